@@ -1,0 +1,121 @@
+"""Command-line interface (Qt-free): the parser and the commands that need no Qt.
+
+Exit codes: 0 the job was done, 1 it could not be done, 2 usage error. Messages go to stderr.
+``main.py`` is the composition root: it sends GUI runs and Qt-backed commands to ``widgets``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+from app import settings
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+THEMES = ("command", "economy", "ecology")
+ROLES = ("district", "street", "department", "drill", "wall")
+_SIZE_RE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+
+log = logging.getLogger("onemap")
+
+
+class UsageError(Exception):
+    """A command line that cannot be acted on (exit code 2)."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    m = _SIZE_RE.match(text.strip().lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"size must look like 1920x1080, not '{text}'")
+    w, h = int(m.group(1)), int(m.group(2))
+    if not (320 <= w <= 16384 and 240 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f"size {w}x{h} is out of range (320x240 … 16384x8192)")
+    return w, h
+
+
+def _add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Global options, accepted before or after the subcommand."""
+    d = argparse.SUPPRESS if suppress else None
+
+    def opt(*names: str, **kw: object) -> None:
+        kw.setdefault("default", d if suppress else kw.get("default"))
+        p.add_argument(*names, **kw)  # type: ignore[arg-type]
+
+    opt("--db", metavar="PATH", help="replica file (default: the user's data directory)")
+    opt("--lang", choices=("zh", "en"), help="UI language (default zh)")
+    opt("--role", choices=ROLES, help="role: district|street|department|drill|wall")
+    opt("--scope", metavar="CODE", help="scope for the role: street code or department code")
+    opt("--user", metavar="PERSON_ID", help="actor written to the log")
+    opt("--station", metavar="CODE", help="street station mode: --role street --scope CODE")
+    opt("--wall", action="store_true", default=argparse.SUPPRESS if suppress else False, help="wall mode (--role wall)")
+    opt("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False, help="debug logging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="onemap",
+        description="OneMap Console 一张图指挥台 — grid governance command console (Chongchuan District demo).",
+    )
+    _add_global_options(p, suppress=False)
+    p.add_argument("--screenshot", metavar="FILE.png", help="start offscreen, save a PNG once the map has loaded, exit")
+    p.add_argument("--size", type=parse_size, metavar="WxH", help="window and screenshot size, e.g. 1920x1080")
+    p.add_argument("--theme", choices=THEMES, default="command", help="one-map theme to show")
+    p.add_argument("--tile-url", metavar="URL", help="optional XYZ tile URL of a local tile server (off by default)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="generate the synthetic demo replica (演示数据)")
+    _add_global_options(demo, suppress=True)
+    demo.add_argument("--seed", type=int, default=20241, help="random seed (default 20241)")
+    demo.add_argument("--until", metavar="DATETIME", help="end of the demo period (default: now, Asia/Shanghai)")
+    demo.add_argument("--events", type=int, default=100_000, help="number of events (default 100000)")
+    demo.add_argument("--force", action="store_true", help="replace a replica that already holds data")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.station:
+        args.role, args.scope = "street", args.station
+    if args.wall:
+        args.role = "wall"
+    args.role = args.role or "district"
+    args.lang = args.lang or "zh"
+    args.db = Path(args.db).expanduser() if args.db else settings.default_db_path()
+    return args
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.timeutil import parse
+    from db.demo.generate import DemoOptions, generate_demo_file
+
+    if args.events < 0:
+        raise UsageError("--events must be ≥ 0")
+    until = None
+    if args.until:
+        try:
+            until = parse(args.until)
+        except ValueError as exc:
+            raise UsageError(f"--until: not a date/time: '{args.until}' ({exc})") from exc
+    opts = DemoOptions(seed=args.seed, until=until, events=args.events)
+
+    def progress(frac: float, text: str) -> None:
+        print(f"[{frac * 100:5.1f}%] {text}", file=sys.stderr, flush=True)
+
+    summary = generate_demo_file(args.db, opts, force=args.force, progress=progress)
+    print(summary, file=sys.stderr)
+    return EXIT_OK
+
+
+CLI_COMMANDS = {"demo": cmd_demo}

@@ -1,0 +1,199 @@
+"""The replica's schema as named migrations (sqlite-utils ``Migrations``).
+
+Never edit a migration that has shipped: add a new one. ``SCHEMA_VERSION`` is the
+number of migrations this build knows; a replica that has applied a migration this
+build does not know is "newer" and is refused, never touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("onemap")
+
+OPEN_STATUSES = (
+    "reported",
+    "accepted",
+    "dispatched",
+    "returned",
+    "acknowledged",
+    "on_site",
+    "deferred",
+    "handled",
+    "verified",
+)
+TERMINAL_STATUSES = ("closed", "rejected", "merged")
+_OPEN_SQL = "status NOT IN ('closed', 'rejected', 'merged')"
+
+
+@migrations(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    """Organisation, people, devices, catalogue, events and the append-only event log."""
+    run_script(
+        db,
+        f"""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO counters VALUES ('rev', 0);
+
+        CREATE TABLE streets (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, approximate INTEGER NOT NULL DEFAULT 1,
+            population INTEGER, area_km2 REAL, lon REAL, lat REAL, geometry TEXT NOT NULL
+        );
+        CREATE TABLE communities (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, street_code TEXT NOT NULL REFERENCES streets(code),
+            approximate INTEGER NOT NULL DEFAULT 1, population INTEGER, lon REAL, lat REAL,
+            geometry TEXT NOT NULL
+        );
+        CREATE TABLE grids (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('comprehensive','hospital','school','market','construction')),
+            community_code TEXT NOT NULL REFERENCES communities(code),
+            street_code TEXT NOT NULL REFERENCES streets(code),
+            population INTEGER NOT NULL, households INTEGER NOT NULL,
+            lon REAL, lat REAL, min_lon REAL, min_lat REAL, max_lon REAL, max_lat REAL,
+            geometry TEXT NOT NULL
+        );
+        CREATE INDEX ix_grids_street ON grids(street_code);
+        CREATE TABLE neighbourhoods (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, grid_id TEXT NOT NULL REFERENCES grids(id),
+            households INTEGER, lon REAL, lat REAL
+        );
+        CREATE INDEX ix_neighbourhoods_grid ON neighbourhoods(grid_id);
+        CREATE TABLE places (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('estate','road','landmark')),
+            name TEXT NOT NULL, community_code TEXT, street_code TEXT, grid_id TEXT,
+            lon REAL, lat REAL, geometry TEXT
+        );
+        CREATE INDEX ix_places_name ON places(name);
+
+        CREATE TABLE departments (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, name_en TEXT, kind TEXT
+        );
+        CREATE TABLE categories (
+            code TEXT PRIMARY KEY, parent TEXT, name_zh TEXT NOT NULL, name_en TEXT NOT NULL,
+            class TEXT NOT NULL, default_department TEXT, response_limit_min INTEGER,
+            handle_limit REAL, handle_unit TEXT, arrival_clock INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT NOT NULL, phone TEXT,
+            role TEXT NOT NULL CHECK (role IN
+                ('grid_leader','grid_volunteer','liaison','operator','drill_coordinator')),
+            position TEXT, grid_id TEXT, street_code TEXT, department_code TEXT,
+            lon REAL, lat REAL, position_at TEXT, status TEXT NOT NULL DEFAULT 'available',
+            rev INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX ix_people_role ON people(role, street_code);
+        CREATE INDEX ix_people_rev ON people(rev);
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('camera','door_sensor','manhole','throwing_detector')),
+            name TEXT NOT NULL, grid_id TEXT, street_code TEXT, lon REAL, lat REAL,
+            status TEXT NOT NULL DEFAULT 'online', last_seen_at TEXT
+        );
+        CREATE INDEX ix_devices_street ON devices(street_code);
+
+        CREATE TABLE drills (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, title TEXT NOT NULL, theme TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('district','street','grid')),
+            starts_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'scheduled'
+        );
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            external_id TEXT,
+            category TEXT NOT NULL,
+            class TEXT NOT NULL CHECK (class IN ('ordinary','emergency','assigned')),
+            priority INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 4),
+            title TEXT NOT NULL,
+            description TEXT,
+            reporter_name TEXT, reporter_phone TEXT, reporter_id_no TEXT,
+            lon REAL, lat REAL, src_datum TEXT, src_lon REAL, src_lat REAL,
+            address TEXT, grid_id TEXT, community_code TEXT, street_code TEXT,
+            status TEXT NOT NULL CHECK (status IN
+                ('reported','accepted','dispatched','returned','acknowledged','on_site',
+                 'deferred','handled','verified','closed','rejected','merged')),
+            reported_at TEXT NOT NULL,
+            accepted_at TEXT, dispatched_at TEXT, acknowledged_at TEXT, on_site_at TEXT,
+            handled_at TEXT, verified_at TEXT, closed_at TEXT, rejected_at TEXT,
+            merged_into INTEGER,
+            response_due_at TEXT, arrival_due_at TEXT, handle_due_at TEXT,
+            assignee_kind TEXT, assignee_code TEXT,
+            satisfaction INTEGER,
+            drill_id INTEGER REFERENCES drills(id),
+            version INTEGER NOT NULL DEFAULT 1,
+            rev INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX ux_events_source_ext ON events(source, external_id);
+        CREATE INDEX ix_events_open_street ON events(street_code, priority, reported_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_open ON events(priority, reported_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_open_due ON events(handle_due_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_reported ON events(reported_at, category, status);
+        CREATE INDEX ix_events_grid ON events(grid_id, reported_at);
+        CREATE INDEX ix_events_rev ON events(rev);
+
+        CREATE VIRTUAL TABLE events_fts USING fts5(
+            title, description, address, content='events', content_rowid='id', tokenize='trigram'
+        );
+        CREATE TRIGGER events_fts_ai AFTER INSERT ON events BEGIN
+            INSERT INTO events_fts(rowid, title, description, address)
+            VALUES (new.id, new.title, new.description, new.address);
+        END;
+        CREATE TRIGGER events_fts_ad AFTER DELETE ON events BEGIN
+            INSERT INTO events_fts(events_fts, rowid, title, description, address)
+            VALUES ('delete', old.id, old.title, old.description, old.address);
+        END;
+        CREATE TRIGGER events_fts_au AFTER UPDATE OF title, description, address ON events BEGIN
+            INSERT INTO events_fts(events_fts, rowid, title, description, address)
+            VALUES ('delete', old.id, old.title, old.description, old.address);
+            INSERT INTO events_fts(rowid, title, description, address)
+            VALUES (new.id, new.title, new.description, new.address);
+        END;
+
+        CREATE TABLE event_log (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            from_status TEXT,
+            to_status TEXT,
+            note TEXT,
+            payload TEXT
+        );
+        CREATE INDEX ix_event_log_event ON event_log(event_id, id);
+        CREATE TRIGGER event_log_no_update BEFORE UPDATE ON event_log BEGIN
+            SELECT RAISE(ABORT, 'event_log is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log BEGIN
+            SELECT RAISE(ABORT, 'event_log is append-only: DELETE is not allowed');
+        END;
+        """
+    )
+
+
+def run_script(db: Database, sql: str) -> None:
+    """Run a multi-statement script inside the current transaction.
+
+    ``sqlite3.executescript`` would COMMIT first, breaking the migration's atomicity,
+    so statements are split with ``sqlite3.complete_statement`` and run one by one.
+    """
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                db.execute(buf)
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement at end of script: {buf.strip()[:80]}")
+
+
+SCHEMA_VERSION = len(migrations._migrations)
+MIGRATION_NAMES = [m.name for m in migrations._migrations]

@@ -1,0 +1,203 @@
+"""Main window: assembly only. Header, event queue, map and event detail, bound to AppState."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QDateTime, QLocale, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.state import AppState
+from db.replica import Replica
+from layers import command as command_layers
+from layers.render import build_page
+from widgets.event_detail import EventDetailPanel
+from widgets.event_queue import EventQueuePanel
+from widgets.map_view import MapView
+from widgets.replica_watcher import ReplicaWatcher
+from widgets.workers import run_in_thread
+
+log = logging.getLogger(__name__)
+WEEKDAYS_ZH = "一二三四五六日"
+
+
+def _plain(text: str = "", name: str | None = None) -> QLabel:
+    lab = QLabel(text)
+    lab.setTextFormat(Qt.TextFormat.PlainText)
+    if name:
+        lab.setObjectName(name)
+    return lab
+
+
+class HeaderBar(QWidget):
+    """Title, role, demo badge, data freshness and the clock (yyyy-MM-dd 周X HH:mm:ss)."""
+
+    def __init__(self, state: AppState, *, demo: bool, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("HeaderBar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        zh = state.session.lang == "zh"
+        self.title = _plain("崇川区 · 一张图指挥台" if zh else "Chongchuan · OneMap Console", "HeaderTitle")
+        self.theme_label = _plain("联动指挥一张图" if zh else "Linked command", "HeaderRole")
+        role = state.session.role
+        scope = state.session.scope
+        role_text = {"district": "区指挥中心", "street": "街道指挥中心", "department": "部门", "drill": "演练协调", "wall": "大屏"}
+        self.role = _plain(f"{role_text.get(role, role)}{' · ' + scope if scope else ''}", "HeaderRole")
+        self.badge = _plain("演示数据" if zh else "DEMO DATA", "DemoBadge")
+        self.badge.setVisible(demo)
+        self.freshness = _plain("", "HeaderFreshness")
+        self.clock = _plain("", "HeaderClock")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(12, 6, 12, 6)
+        lay.addWidget(self.title)
+        lay.addSpacing(16)
+        lay.addWidget(self.theme_label)
+        lay.addStretch(1)
+        lay.addWidget(self.badge)
+        lay.addSpacing(12)
+        lay.addWidget(self.role)
+        lay.addSpacing(12)
+        lay.addWidget(self.freshness)
+        lay.addSpacing(12)
+        lay.addWidget(self.clock)
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.tick)
+        self._timer.start(1000)
+        self.tick()
+
+    def tick(self) -> None:
+        now = QDateTime.currentDateTime()
+        wd = WEEKDAYS_ZH[now.date().dayOfWeek() - 1]
+        self.clock.setText(f"{now.toString('yyyy-MM-dd')} 周{wd} {now.toString('HH:mm:ss')}")
+
+    def mark_fresh(self) -> None:
+        self.freshness.setText("数据更新 " + QDateTime.currentDateTime().toString("HH:mm:ss"))
+
+
+class MainWindow(QMainWindow):
+    """The desktop console: queue | map | detail."""
+
+    mapReady = Signal()
+
+    def __init__(self, replica: Replica, state: AppState, *, tile_url: str | None = None) -> None:
+        super().__init__()
+        self.replica = replica
+        self.state = state
+        self.tile_url = tile_url
+        self._last_rev = 0
+        self._map_loaded = False
+        self.setWindowTitle("一张图指挥台 OneMap Console — 崇川区")
+        self.setLocale(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
+        scope = state.session.street_scope
+        self.header = HeaderBar(state, demo=replica.meta("demo") == "1")
+        self.queue = EventQueuePanel(replica.reader, scope_street=scope)
+        self.map = MapView()
+        self.detail = EventDetailPanel(replica.reader, street_scope=scope, lang=state.session.lang)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._panel("事件队列" if state.session.lang == "zh" else "Event queue", self.queue))
+        split.addWidget(self.map)
+        split.addWidget(self._panel("事件详情" if state.session.lang == "zh" else "Event detail", self.detail))
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 6)
+        split.setStretchFactor(2, 2)
+        split.setSizes([520, 1000, 380])
+        split.setChildrenCollapsible(False)
+        self.splitter = split
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.header)
+        lay.addWidget(split, 1)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage(f"副本 {replica.path}")
+
+        # bindings: views → state → views
+        self.queue.eventSelected.connect(state.select_event)
+        self.map.eventClicked.connect(state.select_event)
+        self.map.gridClicked.connect(state.select_grid)
+        state.event_selected.connect(self._on_event_selected)
+        self.map.loaded.connect(self._on_map_loaded)
+        self.watcher = ReplicaWatcher(replica.path, parent=self)
+        self.watcher.changed.connect(self._on_replica_changed)
+        self.header.mark_fresh()
+        self.reload_map()
+
+    def _panel(self, title: str, body: QWidget) -> QWidget:
+        box = QWidget()
+        box.setObjectName("Panel")
+        box.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(6, 4, 6, 6)
+        lay.addWidget(_plain(title, "PanelTitle"))
+        lay.addWidget(body, 1)
+        return box
+
+    # -- map --------------------------------------------------------------------------------
+    def reload_map(self) -> None:
+        """Build the map page in a worker (it reads the replica) and load it."""
+        path = self.replica.path
+        scope = self.state.session.street_scope
+        theme, tile_url, lang = self.state.theme, self.tile_url, self.state.session.lang
+
+        def build() -> tuple[str, int]:
+            from db.replica import connect
+
+            conn = connect(path)
+            try:
+                rev = conn.execute("SELECT value FROM counters WHERE name='rev'").fetchone()[0]
+                return build_page(conn, theme=theme, scope=scope, tile_url=tile_url, lang=lang), rev
+            finally:
+                conn.close()
+
+        run_in_thread(build, on_result=self._show_page, on_error=self._on_error)
+
+    def _show_page(self, result: tuple[str, int]) -> None:
+        html, rev = result
+        self._last_rev = rev
+        self.map.show_page(html)
+
+    def _on_error(self, exc: BaseException) -> None:
+        log.error("map page failed: %s", exc)
+        self.statusBar().showMessage(f"地图加载失败：{exc}")
+
+    def _on_map_loaded(self, ok: bool) -> None:
+        self._map_loaded = ok
+        if ok:
+            self.mapReady.emit()
+
+    @property
+    def map_loaded(self) -> bool:
+        return self._map_loaded
+
+    # -- live refresh -------------------------------------------------------------------------
+    def _on_replica_changed(self) -> None:
+        self.queue.reload()
+        self.header.mark_fresh()
+        if not self._map_loaded:
+            return
+        conn = self.replica.reader()
+        try:
+            delta, rev = command_layers.events_delta(conn, self._last_rev, scope=self.state.session.street_scope)
+        finally:
+            conn.close()
+        self._last_rev = rev
+        if delta:
+            self.map.apply_delta(delta)
+        if self.state.event_id is not None:
+            self.detail.show_event(self.state.event_id)
+
+    def _on_event_selected(self, event_id: int | None) -> None:
+        self.detail.show_event(event_id)
+        ev = self.detail.event
+        if ev and ev.get("lon") is not None:
+            self.map.fly_to(ev["lon"], ev["lat"], 17, event_id)
+        if event_id is not None:
+            self.queue.select_event(event_id)
