@@ -9,3 +9,33 @@ os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 from widgets.qt_setup import prepare_qt  # noqa: E402
 
 prepare_qt()
+
+import datetime as dt  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+DEMO_UNTIL = dt.datetime(2026, 11, 20, 15, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+DEMO_EVENTS = 5000
+DEMO_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """A small demo replica (5,000 events), generated once per test session. Treat as read-only:
+    copy it (``demo_copy``) before writing."""
+    from db.demo.generate import DemoOptions, generate_demo_file
+
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    generate_demo_file(path, DemoOptions(seed=DEMO_SEED, until=DEMO_UNTIL, events=DEMO_EVENTS))
+    return path
+
+
+@pytest.fixture
+def demo_copy(demo_db, tmp_path) -> Path:
+    """A private writable copy of the small demo replica."""
+    import shutil
+
+    target = tmp_path / "demo.db"
+    shutil.copy(demo_db, target)
+    return target

@@ -367,8 +367,12 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
              orjson.dumps({"source": src, "external_id": ext}).decode())
         )  # fmt: skip
         for action, frm, to, at, note in walked:
+            # stage columns keep the first time a stage was reached (the arrival clock counts
+            # the first arrival); rework clears handled_at, which then holds the final handling
             col = stage_col.get(to)
-            if col and (stage[col] is None or action in ("acknowledge", "arrive", "handle", "dispatch")):
+            if action == "rework":
+                stage["handled_at"] = None
+            elif col and (stage[col] is None or col == "handled_at"):
                 stage[col] = at
             actor = operator if action in ("accept", "reject", "merge", "dispatch", "verify", "close", "rework") else field_actor
             payload = None
