@@ -55,7 +55,7 @@ class EventDetailPanel(QWidget):
         self._connect = connect_fn
         self._scope = street_scope
         self._lang = lang
-        self.event: dict | None = None
+        self.current: dict | None = None
         self.title = _plain("请选择事件" if lang == "zh" else "Select an event")
         self.title.setObjectName("detailTitle")
         self.drill_tag = _plain("演练")
@@ -100,7 +100,7 @@ class EventDetailPanel(QWidget):
 
     def show_event(self, event_id: int | None) -> None:
         if event_id is None:
-            self.event = None
+            self.current = None
             self.title.setText("请选择事件")
             return
         conn = self._connect()
@@ -109,7 +109,7 @@ class EventDetailPanel(QWidget):
             log = get_log(conn, event_id) if ev else []
         finally:
             conn.close()
-        self.event = ev
+        self.current = ev
         if ev is None:
             self.title.setText(f"事件 {event_id} 不存在或不在本辖区")
             return

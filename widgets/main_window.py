@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QDateTime, QLocale, Qt, QTimer, Signal
+from PySide6.QtCore import QLocale, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -14,15 +14,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import timeutil
 from app.state import AppState
 from db.replica import Replica
 from layers import command as command_layers
-from layers.render import build_page
 from widgets.event_detail import EventDetailPanel
 from widgets.event_queue import EventQueuePanel
 from widgets.map_view import MapView
 from widgets.replica_watcher import ReplicaWatcher
-from widgets.workers import run_in_thread
 
 log = logging.getLogger(__name__)
 WEEKDAYS_ZH = "一二三四五六日"
@@ -73,12 +72,12 @@ class HeaderBar(QWidget):
         self.tick()
 
     def tick(self) -> None:
-        now = QDateTime.currentDateTime()
-        wd = WEEKDAYS_ZH[now.date().dayOfWeek() - 1]
-        self.clock.setText(f"{now.toString('yyyy-MM-dd')} 周{wd} {now.toString('HH:mm:ss')}")
+        """The clock runs in Asia/Shanghai whatever the machine's time zone."""
+        now = timeutil.now()
+        self.clock.setText(f"{now:%Y-%m-%d} 周{WEEKDAYS_ZH[now.weekday()]} {now:%H:%M:%S}")
 
     def mark_fresh(self) -> None:
-        self.freshness.setText("数据更新 " + QDateTime.currentDateTime().toString("HH:mm:ss"))
+        self.freshness.setText(f"数据更新 {timeutil.now():%H:%M:%S}")
 
 
 class MainWindow(QMainWindow):
@@ -91,13 +90,14 @@ class MainWindow(QMainWindow):
         self.replica = replica
         self.state = state
         self.tile_url = tile_url
-        self._last_rev = 0
         self._map_loaded = False
         self.setWindowTitle("一张图指挥台 OneMap Console — 崇川区")
         self.setLocale(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
         scope = state.session.street_scope
         self.header = HeaderBar(state, demo=replica.meta("demo") == "1")
-        self.queue = EventQueuePanel(replica.reader, scope_street=scope)
+        self.watcher = ReplicaWatcher(replica, parent=self)
+        self.queue = EventQueuePanel(replica.reader, scope_street=scope, watcher=self.watcher)
+        self.queue.set_dark_theme(True)
         self.map = MapView()
         self.detail = EventDetailPanel(replica.reader, street_scope=scope, lang=state.session.lang)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -107,7 +107,7 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 6)
         split.setStretchFactor(2, 2)
-        split.setSizes([520, 1000, 380])
+        split.setSizes([700, 900, 340])
         split.setChildrenCollapsible(False)
         self.splitter = split
         central = QWidget()
@@ -125,7 +125,7 @@ class MainWindow(QMainWindow):
         self.map.gridClicked.connect(state.select_grid)
         state.event_selected.connect(self._on_event_selected)
         self.map.loaded.connect(self._on_map_loaded)
-        self.watcher = ReplicaWatcher(replica.path, parent=self)
+        self.map.buildFailed.connect(self._on_error)
         self.watcher.changed.connect(self._on_replica_changed)
         self.header.mark_fresh()
         self.reload_map()
@@ -142,31 +142,18 @@ class MainWindow(QMainWindow):
 
     # -- map --------------------------------------------------------------------------------
     def reload_map(self) -> None:
-        """Build the map page in a worker (it reads the replica) and load it."""
-        path = self.replica.path
-        scope = self.state.session.street_scope
-        theme, tile_url, lang = self.state.theme, self.tile_url, self.state.session.lang
+        """Build the map page in a worker (one read snapshot) and load it."""
+        self.map.rebuild(
+            self.replica.reader,
+            theme=self.state.theme,
+            scope=self.state.session.street_scope,
+            tile_url=self.tile_url,
+            lang=self.state.session.lang,
+        )
 
-        def build() -> tuple[str, int]:
-            from db.replica import connect
-
-            conn = connect(path)
-            try:
-                rev = conn.execute("SELECT value FROM counters WHERE name='rev'").fetchone()[0]
-                return build_page(conn, theme=theme, scope=scope, tile_url=tile_url, lang=lang), rev
-            finally:
-                conn.close()
-
-        run_in_thread(build, on_result=self._show_page, on_error=self._on_error)
-
-    def _show_page(self, result: tuple[str, int]) -> None:
-        html, rev = result
-        self._last_rev = rev
-        self.map.show_page(html)
-
-    def _on_error(self, exc: BaseException) -> None:
-        log.error("map page failed: %s", exc)
-        self.statusBar().showMessage(f"地图加载失败：{exc}")
+    def _on_error(self, message: str) -> None:
+        log.error("map page failed: %s", message)
+        self.statusBar().showMessage(f"地图加载失败：{message}")
 
     def _on_map_loaded(self, ok: bool) -> None:
         self._map_loaded = ok
@@ -179,16 +166,18 @@ class MainWindow(QMainWindow):
 
     # -- live refresh -------------------------------------------------------------------------
     def _on_replica_changed(self) -> None:
-        self.queue.reload()
+        # the queue panel listens to the same watcher and reloads itself
         self.header.mark_fresh()
         if not self._map_loaded:
             return
+        if self.map.page_rev is None:
+            return
         conn = self.replica.reader()
         try:
-            delta, rev = command_layers.events_delta(conn, self._last_rev, scope=self.state.session.street_scope)
+            delta, rev = command_layers.build_delta(conn, self.map.page_rev, scope=self.state.session.street_scope)
         finally:
             conn.close()
-        self._last_rev = rev
+        self.map.page_rev = rev
         if delta:
             self.map.apply_delta(delta)
         if self.state.event_id is not None:
@@ -196,7 +185,7 @@ class MainWindow(QMainWindow):
 
     def _on_event_selected(self, event_id: int | None) -> None:
         self.detail.show_event(event_id)
-        ev = self.detail.event
+        ev = self.detail.current
         if ev and ev.get("lon") is not None:
             self.map.fly_to(ev["lon"], ev["lat"], 17, event_id)
         if event_id is not None:

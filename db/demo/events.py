@@ -244,7 +244,7 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
     final_handle = np.where(rework, rework_handle, handle)
     verify = final_handle + lognormal(rng, 3 * 3600, 0.8, m).astype(np.int64)
     close = verify + lognormal(rng, 3600, 0.8, m).astype(np.int64)
-    stuck = (rng.random(m) < 0.012) & ~rejected & ~merged
+    stuck = (rng.random(m) < 0.003) & ~rejected & ~merged
     stuck_stage = rng.integers(0, 3, m)  # stays dispatched / acknowledged / on site
 
     satisfaction = np.where(rng.random(m) < 0.6, rng.choice([1, 2, 3, 4, 5], m, p=[0.02, 0.02, 0.05, 0.26, 0.65]), 0)
