@@ -11,11 +11,29 @@ import sys
 from app import cli
 from db.replica import ReplicaError
 
+# Commands that need Qt for some arguments only: name -> (needs Qt?, "module:function" in widgets/).
+QT_COMMANDS = {
+    "dossier": (cli.dossier_needs_qt, "widgets.dossier_cli:run_dossier_pdf"),
+}
+
+
+def _run_qt_command(target: str, args) -> int:
+    from importlib import import_module
+
+    from widgets.qt_setup import prepare_environment
+
+    prepare_environment()
+    module, _, func = target.partition(":")
+    return getattr(import_module(module), func)(args)
+
 
 def main(argv: list[str] | None = None) -> int:
     args = cli.parse_args(argv)  # argparse exits 2 on a usage error
     cli.setup_logging(getattr(args, "verbose", False))
     try:
+        qt_command = QT_COMMANDS.get(args.command)
+        if qt_command is not None and qt_command[0](args):
+            return _run_qt_command(qt_command[1], args)
         if args.command in cli.CLI_COMMANDS:
             return cli.CLI_COMMANDS[args.command](args)
         if args.command is None:

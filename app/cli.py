@@ -72,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--until", metavar="DATETIME", help="end of the demo period (default: now, Asia/Shanghai)")
     demo.add_argument("--events", type=int, default=100_000, help="number of events (default 100000)")
     demo.add_argument("--force", action="store_true", help="replace a replica that already holds data")
+
+    dossier = sub.add_parser("dossier", help="export an event's dossier (一哨一档) as HTML or PDF")
+    _add_global_options(dossier, suppress=True)
+    dossier.add_argument("event", metavar="EVENT_ID", help="events.id, the event uid, or source:external_id")
+    dossier.add_argument(
+        "--out", required=True, metavar="FILE.html|FILE.pdf", help="output file; its extension picks the format"
+    )
+    dossier.add_argument("--mask-personal", action="store_true", help="mask reporter names, phone and ID numbers")
     return p
 
 
@@ -118,4 +126,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-CLI_COMMANDS = {"demo": cmd_demo}
+DOSSIER_FORMATS = (".html", ".pdf")
+
+
+def dossier_format(args: argparse.Namespace) -> str:
+    """The output format from ``--out``'s extension (``.html`` or ``.pdf``); else a usage error."""
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in DOSSIER_FORMATS:
+        raise UsageError(f"--out {args.out}: unknown extension '{suffix or '(none)'}'; use .html or .pdf")
+    return suffix
+
+
+def dossier_needs_qt(args: argparse.Namespace) -> bool:
+    """PDF output is printed by Qt WebEngine (``widgets/``); HTML needs no Qt."""
+    return Path(args.out).suffix.lower() == ".pdf"
+
+
+def cmd_dossier(args: argparse.Namespace, *, write_pdf=None) -> int:
+    """``dossier EVENT_ID --out FILE.html|FILE.pdf``. ``write_pdf(html, path)`` is given by
+    ``widgets/dossier_cli.py`` for PDF output; without it only HTML can be written here."""
+    import time
+
+    from app.dossier import build_dossier, write_html
+    from db.replica import open_replica
+
+    fmt = dossier_format(args)
+    if fmt == ".pdf" and write_pdf is None:
+        raise UsageError("PDF output needs Qt WebEngine: run it through the onemap command (main.py)")
+    out = Path(args.out).expanduser()
+    if not out.parent.is_dir():
+        print(f"onemap: dossier: cannot write {out}: directory {out.parent} does not exist", file=sys.stderr)
+        return EXIT_FAIL
+    t0 = time.perf_counter()
+    replica = open_replica(args.db, create=False)  # ReplicaError → exit 1 in main.py
+    try:
+        conn = replica.reader()
+        try:
+            dossier = build_dossier(conn, args.event, lang=args.lang, mask_personal=args.mask_personal)
+        except LookupError as exc:
+            print(f"onemap: dossier: {args.db}: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+            return EXIT_FAIL
+        finally:
+            conn.close()
+    finally:
+        replica.close()
+    t1 = time.perf_counter()
+    try:
+        if fmt == ".pdf":
+            write_pdf(dossier.html, out)
+        else:
+            write_html(dossier, out)
+    except (OSError, RuntimeError) as exc:
+        print(f"onemap: dossier: cannot write {out}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    t2 = time.perf_counter()
+    log.debug("dossier %s: build %.0f ms, write %.0f ms", dossier.event_id, (t1 - t0) * 1000, (t2 - t1) * 1000)
+    print(f"onemap: dossier of event {dossier.event_id} written to {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+CLI_COMMANDS = {"demo": cmd_demo, "dossier": cmd_dossier}

@@ -140,6 +140,15 @@ class MainWindow(QMainWindow):
         lay.addWidget(body, 1)
         return box
 
+    def shutdown(self) -> None:
+        """Stop timers and background readers before the replica closes."""
+        self.watcher.stop()
+        self.queue.shutdown()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        self.shutdown()
+        super().closeEvent(event)
+
     # -- map --------------------------------------------------------------------------------
     def reload_map(self) -> None:
         """Build the map page in a worker (one read snapshot) and load it."""

@@ -26,9 +26,9 @@ def prepare_qt() -> None:
     if _done:
         return
     prepare_environment()
+    from PySide6 import QtWebEngineWidgets  # noqa: F401  (must load before the app)
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWebEngineCore import QWebEngineUrlScheme
-    from PySide6 import QtWebEngineWidgets  # noqa: F401  (must load before the app)
 
     QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
     scheme = QWebEngineUrlScheme(APP_SCHEME)

@@ -37,14 +37,14 @@ def build_people(
         )  # fmt: skip
 
     for s in streets:
-        for k in range(2):
+        for _ in range(2):
             add("operator", f"{s['name']}指挥中心值班员", None, s["code"], None)
-    for k in range(8):
+    for _ in range(8):
         add("operator", "区指挥中心值班员", None, None, None)
-    for k in range(3):
+    for _ in range(3):
         add("drill_coordinator", "区指挥中心演练协调员", None, None, None)
     for d in departments:
-        for k in range(2):
+        for _ in range(2):
             add("liaison", f"{d['name']}联络员", None, None, d["code"])
     for g in grids:
         x, y = sample_points(g["geometry"], 1, rng)
