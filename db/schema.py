@@ -178,6 +178,120 @@ def m001_initial(db: Database) -> None:
     )
 
 
+
+@migrations(name="m002_closed_loop")
+def m002_closed_loop(db: Database) -> None:
+    """The closed loop (issue 3): whistles and check-ins, the working calendar, routing rules,
+    the access log, the shift handover log, deferral/extension columns and the supervision view.
+
+    The working calendar is seeded here for 2024–2026 from the ``chinese-calendar`` package
+    (fixed years, so the result is deterministic); rows are editable afterwards.
+    """
+    run_script(
+        db,
+        f"""
+        ALTER TABLE events ADD COLUMN deferred_at TEXT;
+        ALTER TABLE events ADD COLUMN suspended_s INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE events ADD COLUMN extended_count INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX ix_events_open_assignee ON events(assignee_code, priority, reported_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_assignee ON events(assignee_kind, assignee_code);
+
+        CREATE TABLE whistles (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            level TEXT NOT NULL CHECK (level IN ('grid','street','district')),
+            blown_by TEXT NOT NULL,
+            blown_at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            escalated_from INTEGER REFERENCES whistles(id),
+            outcome TEXT,
+            closed_at TEXT,
+            closed_by TEXT,
+            rev INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX ix_whistles_event ON whistles(event_id);
+        CREATE INDEX ix_whistles_open ON whistles(blown_at) WHERE closed_at IS NULL;
+        CREATE INDEX ix_whistles_rev ON whistles(rev);
+        CREATE TABLE whistle_departments (
+            whistle_id INTEGER NOT NULL REFERENCES whistles(id),
+            department_code TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            checked_in_at TEXT,
+            checked_in_by TEXT,
+            late INTEGER CHECK (late IN (0, 1)),
+            PRIMARY KEY (whistle_id, department_code)
+        ) WITHOUT ROWID;
+        CREATE INDEX ix_whistle_departments_dept ON whistle_departments(department_code, whistle_id);
+
+        CREATE TABLE work_calendar (
+            day TEXT PRIMARY KEY CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+            is_workday INTEGER NOT NULL CHECK (is_workday IN (0, 1)),
+            note TEXT,
+            edited_by TEXT,
+            edited_at TEXT
+        ) WITHOUT ROWID;
+
+        CREATE TABLE routing_rules (
+            id INTEGER PRIMARY KEY,
+            category TEXT NOT NULL,
+            street_code TEXT,
+            department_code TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE UNIQUE INDEX ux_routing_rules ON routing_rules(category, coalesce(street_code, ''), department_code);
+
+        CREATE TABLE access_log (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT NOT NULL,
+            scope TEXT,
+            action TEXT NOT NULL,
+            event_id INTEGER,
+            reason TEXT NOT NULL
+        );
+        CREATE INDEX ix_access_log_at ON access_log(at);
+        CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log BEGIN
+            SELECT RAISE(ABORT, 'access_log is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER access_log_no_delete BEFORE DELETE ON access_log BEGIN
+            SELECT RAISE(ABORT, 'access_log is append-only: DELETE is not allowed');
+        END;
+
+        CREATE TABLE handover_notes (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            shift TEXT NOT NULL,
+            text TEXT NOT NULL,
+            open_items TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX ix_handover_notes_at ON handover_notes(at);
+        CREATE TRIGGER handover_notes_no_update BEFORE UPDATE ON handover_notes BEGIN
+            SELECT RAISE(ABORT, 'handover_notes is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER handover_notes_no_delete BEFORE DELETE ON handover_notes BEGIN
+            SELECT RAISE(ABORT, 'handover_notes is append-only: DELETE is not allowed');
+        END;
+
+        CREATE INDEX ix_event_log_supervise ON event_log(at) WHERE action = 'supervise';
+        CREATE VIEW supervisions AS
+            SELECT l.id AS log_id, l.uid, l.event_id, l.at, l.actor, l.note,
+                   json_extract(l.payload, '$.reminder.to_kind') AS target_kind,
+                   json_extract(l.payload, '$.reminder.to') AS target,
+                   json_extract(l.payload, '$.overdue') AS overdue,
+                   json_extract(l.payload, '$.handle_due_at') AS handle_due_at
+            FROM event_log l WHERE l.action = 'supervise';
+        """
+    )
+    from db.calendar import SEED_YEARS, seed_work_calendar
+
+    seed_work_calendar(db.conn, SEED_YEARS)
+
+
 def run_script(db: Database, sql: str) -> None:
     """Run a multi-statement script inside the current transaction.
 

@@ -148,6 +148,7 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
         for _kind, _name, sql in secondary:
             conn.execute(sql)
         conn.execute("INSERT INTO events_fts(events_fts) VALUES ('rebuild')")
+        _closed_loop_seed(conn)
         meta = {
             "demo": "1",
             "demo_label": DEMO_LABEL,
@@ -169,6 +170,27 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
     return (
         f"demo replica: {len(geo.streets)} streets, {len(geo.communities)} communities, {len(geo.grids)} grids, "
         f"{n:,} events until {until_iso} (seed {seed}) in {time.perf_counter() - t0:.1f} s"
+    )
+
+
+# Synthetic category × street routing rules (issue 3's suggestion panel): (category, street or None, department)
+DEMO_ROUTING_RULES = (
+    ("ORDER.VENDOR", "320613002", "STREET_OFFICE", "演示规则：和平桥街道城管中队属地处置"),
+    ("ENV.GARBAGE", "320613016", "STREET_OFFICE", "演示规则：永兴街道环卫由街道统一调度"),
+    ("HOTLINE.NOISE", None, "PSB", "演示规则：夜间社会生活噪音由公安处置"),
+    ("ECO.DUMPING", "320613018", "CITYMGMT", "演示规则：天生港镇沿江垃圾由城管清运"),
+    ("FLOOD", "320613010", "MUNICIPAL", "演示规则：狼山镇街道防汛由市政设施养护队先期处置"),
+    ("BUILD", "320613019", "CITYMGMT", "演示规则：秦灶街道施工管理由城管执法"),
+)
+
+
+def _closed_loop_seed(conn) -> None:
+    """Closed-loop tables (migration m002): demo routing rules, and when a still-deferred event's
+    handling clock was suspended (``deferred_at`` = its last 'defer' log row)."""
+    _insert(conn, "routing_rules", ("category", "street_code", "department_code", "note"), list(DEMO_ROUTING_RULES))
+    conn.execute(
+        "UPDATE events SET deferred_at = (SELECT max(l.at) FROM event_log l WHERE l.event_id = events.id "
+        "AND l.action = 'defer') WHERE status = 'deferred'"
     )
 
 
