@@ -19,6 +19,7 @@ import orjson
 from app import workcal
 from db.demo import texts
 from db.demo.timeline import iso_array, lognormal, ulids
+from db.ids import ulid_at
 from db.spatial import sample_points
 
 SOURCES = ("grid_app", "hotline_12345", "citymgmt", "video_ai", "iot", "ecology_eye", "manual", "robot")
@@ -55,6 +56,12 @@ EVENT_COLUMNS = (
     "satisfaction", "drill_id", "version", "rev", "updated_at",
 )  # fmt: skip
 LOG_COLUMNS = ("uid", "event_id", "at", "actor", "action", "from_status", "to_status", "note", "payload")
+WHISTLE_COLUMNS = ("id", "uid", "event_id", "level", "blown_by", "blown_at", "reason", "outcome", "closed_at", "closed_by")
+WHISTLE_DEPT_COLUMNS = ("whistle_id", "department_code", "deadline_at", "checked_in_at", "checked_in_by", "late")
+# categories whose events often need several departments on site (网格吹哨、部门报到)
+WHISTLE_PREFIXES = ("SAFETY", "BUILD", "DISPUTE", "ECO", "EMG", "FLOOD", "SEC", "EPI")
+PARTNER_DEPTS = ("PSB", "CITYMGMT", "HOUSING", "SAMR", "FIRE", "MUNICIPAL", "ECO", "STREET_OFFICE")
+WHISTLE_DEADLINE_MIN = 30
 
 
 @dataclass
@@ -72,6 +79,7 @@ class EventContext:
     operators_by_street: dict[str | None, list[str]]
     liaisons_by_dept: dict[str, list[str]]
     hotspots: list[tuple[int, int]] = field(default_factory=list)  # (grid index, category index)
+    next_whistle_id: int = 1
 
 
 def _leaf_categories(categories: list[dict]) -> list[dict]:
@@ -149,8 +157,10 @@ def _due_seconds(reported: np.ndarray, limit: float | None, unit: str | None) ->
     return out
 
 
-def generate_events(ctx: EventContext, n: int, seed: int, *, chunk: int = 100_000) -> Iterator[tuple[list, list]]:
-    """Yield ``(event_rows, log_rows)`` chunks; event ids run from 1 in report order."""
+def generate_events(ctx: EventContext, n: int, seed: int, *, chunk: int = 100_000) -> Iterator[tuple[list, list, dict]]:
+    """Yield ``(event_rows, log_rows, extra)`` chunks; event ids run from 1 in report order.
+
+    ``extra`` holds the chunk's ``whistles`` and ``whistle_departments`` rows."""
     rng = np.random.default_rng(seed)
     prng = random.Random(seed)
     leaves = _leaf_categories(ctx.categories)
@@ -162,9 +172,9 @@ def generate_events(ctx: EventContext, n: int, seed: int, *, chunk: int = 100_00
     next_id = 1
     for lo in range(0, n, chunk):
         t = times[lo : lo + chunk]
-        rows, logs = _chunk(ctx, t, next_id, rng, prng, leaves, cat_p, grid_p, until_s)
+        rows, logs, extra = _chunk(ctx, t, next_id, rng, prng, leaves, cat_p, grid_p, until_s)
         next_id += len(t)
-        yield rows, logs
+        yield rows, logs, extra
 
 
 def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # noqa: C901 - one pass, kept linear
@@ -241,6 +251,14 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
     frac = rng.beta(2.2, 3.0, m) * 1.15  # ~6% beyond the deadline
     handle = np.maximum(arrive + 300, rep + (span * frac).astype(np.int64))
     handle = np.where(deferred, handle + (resume_at - defer_at), handle)
+    # whistles: the grid worker on site summons departments, who must check in within 30 minutes
+    whistle_cat = np.array([leaves[i]["code"].startswith(WHISTLE_PREFIXES) for i in cat_idx])
+    whistled = ~rejected & ~merged & (rng.random(m) < np.where(whistle_cat | emerg, 0.3, 0.006))
+    blown = arrive + 120 + rng.integers(0, 240, m)
+    n_depts = rng.integers(1, 4, m)
+    checkin = blown[:, None] + lognormal(rng, 14 * 60, 0.55, m * 3).reshape(m, 3).astype(np.int64)
+    last_checkin = np.where(np.arange(3)[None, :] < n_depts[:, None], checkin, 0).max(axis=1)
+    handle = np.where(whistled, np.maximum(handle, last_checkin + 1200), handle)
     rework_gap = lognormal(rng, 4 * 3600, 0.5, m).astype(np.int64)
     rework_handle = handle + rework_gap + 7200
     final_handle = np.where(rework, rework_handle, handle)
@@ -271,10 +289,15 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
     iso_rework_arr = iso_array(handle + rework_gap + 3600)
     iso_defer = iso_array(defer_at)
     iso_resume = iso_array(resume_at)
+    iso_blown = iso_array(np.where(whistled, blown, -1))
+    iso_checkin = [iso_array(np.where(whistled, checkin[:, k], -1)) for k in range(3)]
+    iso_deadline = iso_array(np.where(whistled, blown + WHISTLE_DEADLINE_MIN * 60, -1))
     uid_list = ulids(rep * 1000, prng)
 
     rows: list[tuple] = []
     logs: list[tuple] = []
+    whistles: list[tuple] = []
+    whistle_depts: list[tuple] = []
     last_of_cat: dict[str, int] = {}
     for i in range(m):
         eid = int(ids[i])
@@ -324,6 +347,20 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
                     ("resume", "deferred", "acknowledged", iso_resume[i], None),
                 ]
             plan.append(("arrive", "acknowledged", "on_site", iso["on_site_at"][i], None))
+            if whistled[i]:
+                wid = ctx.next_whistle_id
+                ctx.next_whistle_id += 1
+                depts = [dept] if dept else []
+                for d in prng.sample(PARTNER_DEPTS, 3):
+                    if d not in depts and len(depts) < int(n_depts[i]):
+                        depts.append(d)
+                level = prng.choices(("grid", "street", "district"), (0.7, 0.25, 0.05))[0]
+                reason = "现场情况复杂，需多部门联动处置"
+                whistle = {"id": wid, "level": level, "depts": depts, "at": iso_blown[i], "reason": reason}
+                plan.append(("whistle", "on_site", "on_site", iso_blown[i], reason))
+                for k, d in enumerate(depts):
+                    plan.append(("check_in", "on_site", "on_site", iso_checkin[k][i], d))
+                plan.sort(key=lambda p: p[3] or "")  # check-ins in time order (all before handling)
             if rework[i]:
                 plan += [
                     ("handle", "on_site", "handled", iso_first_handle[i], None),
@@ -368,7 +405,26 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
             (None, eid, iso_rep[i], reporter_actor, "report", None, "reported", None,
              orjson.dumps({"source": src, "external_id": ext}).decode())
         )  # fmt: skip
+        whistle_rows_i = None
+        if whistled[i] and any(p[0] == "whistle" for p in walked):
+            whistle_rows_i = whistle
         for action, frm, to, at, note in walked:
+            if action in ("whistle", "check_in"):
+                w = whistle
+                if action == "whistle":
+                    payload = orjson.dumps({
+                        "op": "blow", "whistle_id": w["id"], "level": w["level"],
+                        "departments": [{"code": d, "deadline_at": iso_deadline[i]} for d in w["depts"]],
+                        "deadline_minutes": WHISTLE_DEADLINE_MIN}).decode()  # fmt: skip
+                    logs.append((None, eid, at, field_actor or "system", "whistle", frm, to, note, payload))
+                else:
+                    late = at > iso_deadline[i]
+                    who = _pick(ctx.liaisons_by_dept.get(note), prng) or f"department:{note}"
+                    payload = orjson.dumps({"whistle_id": w["id"], "department_code": note,
+                                            "deadline_at": iso_deadline[i], "late": late}).decode()  # fmt: skip
+                    logs.append((None, eid, at, who, "check_in", frm, to, None, payload))
+                    w.setdefault("checked", {})[note] = (at, who, int(late))
+                continue
             # stage columns keep the first time a stage was reached (the arrival clock counts
             # the first arrival); rework clears handled_at, which then holds the final handling
             col = stage_col.get(to)
@@ -387,6 +443,17 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
                 (None, eid, stage["closed_at"], reporter_actor, "evaluate", "closed", "closed", None,
                  orjson.dumps({"satisfaction": sat}).decode())
             )  # fmt: skip
+        if whistle_rows_i is not None:
+            w = whistle_rows_i
+            handled_at = stage["handled_at"]
+            whistles.append(
+                (w["id"], ulid_at(int(rep[i]) * 1000 + 1, prng), eid, w["level"], field_actor or "system", w["at"],
+                 w["reason"], "联动处置完毕" if handled_at else None, handled_at, field_actor if handled_at else None)
+            )  # fmt: skip
+            for d in w["depts"]:
+                got = w.get("checked", {}).get(d)
+                late = got[2] if got else (1 if iso_deadline[i] < until_iso else None)
+                whistle_depts.append((w["id"], d, iso_deadline[i], got[0] if got else None, got[1] if got else None, late))
         merged_into = last_of_cat.get(code) if status == "merged" else None
         if status not in ("rejected", "merged"):
             last_of_cat[code] = eid
@@ -404,7 +471,7 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
                 sat, None, 1 + len(walked), 0, updated,
             )
         )  # fmt: skip
-    return rows, logs
+    return rows, logs, {"whistles": whistles, "whistle_departments": whistle_depts}
 
 
 _UNTIL_CACHE: dict[int, str] = {}

@@ -136,8 +136,10 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
         done = 0
         prng = random.Random(seed + 101)
         log_cols = demo_events.LOG_COLUMNS
-        for rows, logs in demo_events.generate_events(ctx, n, seed):
+        for rows, logs, extra in demo_events.generate_events(ctx, n, seed):
             _insert(conn, "events", demo_events.EVENT_COLUMNS, rows)
+            _insert(conn, "whistles", demo_events.WHISTLE_COLUMNS, extra["whistles"])
+            _insert(conn, "whistle_departments", demo_events.WHISTLE_DEPT_COLUMNS, extra["whistle_departments"])
             fromiso = dt.datetime.fromisoformat
             logs = [(ulid_at(int(fromiso(r[2]).timestamp() * 1000), prng),) + r[1:] for r in logs]
             _insert(conn, "event_log", log_cols, logs)

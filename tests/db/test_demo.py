@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import shapely
 
-from app.lifecycle import TRANSITIONS
+from app.lifecycle import OVERLAYS, TRANSITIONS
 from db.demo.generate import DemoOptions, generate_demo_file
 from db.replica import ReplicaError
 from tests.conftest import DEMO_EVENTS, DEMO_SEED, DEMO_UNTIL
@@ -92,7 +92,8 @@ def test_event_log_is_a_valid_chain(conn):
         for step in chain[1:]:
             assert step["at"] >= prev_at
             prev_at = step["at"]
-            if step["action"] == "evaluate":
+            if step["action"] in OVERLAYS:
+                assert step["from_status"] == step["to_status"] == status
                 continue
             assert step["from_status"] == status
             assert TRANSITIONS[status][step["action"]] == step["to_status"]
@@ -130,3 +131,15 @@ def test_points_spread_like_population(conn):
     lon = np.array([r[0] for r in conn.execute("SELECT lon FROM events")])
     # the old city core (east of 120.83, west of 120.92) holds a large share of events
     assert ((lon > 120.83) & (lon < 120.92)).mean() > 0.3
+
+
+def test_whistles_with_department_check_ins(conn):
+    n = count(conn, "SELECT count(*) FROM whistles")
+    assert n > 10
+    assert count(conn, "SELECT count(*) FROM whistle_departments") >= n
+    late = count(conn, "SELECT count(*) FROM whistle_departments WHERE late = 1")
+    assert 0 < late < count(conn, "SELECT count(*) FROM whistle_departments")
+    # every check-in row has its log row, and the log's whistle ids exist
+    logged = count(conn, "SELECT count(*) FROM event_log WHERE action = 'check_in'")
+    assert logged == count(conn, "SELECT count(*) FROM whistle_departments WHERE checked_in_at IS NOT NULL")
+    assert count(conn, "SELECT count(*) FROM whistles w JOIN events e ON e.id = w.event_id") == n
