@@ -292,6 +292,15 @@ def m002_closed_loop(db: Database) -> None:
     seed_work_calendar(db.conn, SEED_YEARS)
 
 
+@migrations(name="m003_pending_index")
+def m003_pending_index(db: Database) -> None:
+    """A partial index for the 待处理 tab: the few events waiting for the centre, in queue order."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS ix_events_pending ON events(priority, reported_at) "
+        "WHERE status IN ('reported', 'accepted', 'returned')"
+    )
+
+
 def run_script(db: Database, sql: str) -> None:
     """Run a multi-statement script inside the current transaction.
 

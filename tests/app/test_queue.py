@@ -464,7 +464,8 @@ def test_every_queue_query_walks_an_open_partial_index(replica, tab, kw):
     _, conn, _ = replica
     p = plan(conn, *queue_sql(QueueFilter(tab=tab, **kw), NOW))
     first = p.splitlines()[0]
-    assert "ix_events_open" in first, p  # never a scan of the whole table / the closed history
+    # never a scan of the whole table / the closed history: an open-only or pending-only partial index
+    assert "ix_events_open" in first or (tab == "pending" and "ix_events_pending" in first), p
     assert "TEMP B-TREE" not in p, p  # the index gives the order
     p = plan(conn, *counts_sql(QueueFilter(**kw), NOW))
     assert "ix_events_open" in p and "SCAN e\n" not in p + "\n", p
