@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # who is at the console was given on the command line (else the GUI asks: widgets/role_picker.py)
+    args.role_explicit = any(getattr(args, k, None) for k in ("role", "scope", "user", "station", "wall"))
     if args.station:
         args.role, args.scope = "street", args.station
     if args.wall:

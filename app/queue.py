@@ -75,14 +75,18 @@ QUEUE_COLUMNS = """
     e.class, e.priority, e.status, e.source,
     e.street_code, s.name AS street_name, e.grid_id, e.address,
     e.reported_at, e.accepted_at, e.rejected_at, e.on_site_at, e.handled_at, e.deferred_at,
-    e.response_due_at, e.arrival_due_at, e.handle_due_at, e.drill_id
+    e.response_due_at, e.arrival_due_at, e.handle_due_at, e.drill_id,
+    e.assignee_kind, e.assignee_code, e.version
 """
 
 
 @dataclass(frozen=True)
 class QueueFilter:
     """What the queue shows. ``scope_street`` is the operator's role scope (a street
-    station sees only its street); it is enforced by the query, whatever ``street`` says."""
+    station sees only its street); it is enforced by the query, whatever ``street`` says.
+    ``assignee`` (a department code) is the department liaison's queue: what was dispatched to
+    that department (not yet returned) and what its open whistles summon it to; the same rule
+    as ``EventService.department_queue_filter``."""
 
     tab: str = "pending"
     street: str | None = None
@@ -92,6 +96,7 @@ class QueueFilter:
     window: str | None = None
     text: str = ""
     scope_street: str | None = None
+    assignee: str | None = None  # a department liaison's queue: its department code
     include_drills: bool = True
     limit: int = DEFAULT_LIMIT
 
@@ -181,6 +186,18 @@ def _filter_terms(f: QueueFilter, now_iso: str) -> tuple[list[str], dict]:
     if f.scope_street:
         params["scope"] = f.scope_street
         terms.append("e.street_code = :scope")
+    if f.assignee:
+        params["assignee"] = f.assignee
+        # a small id list: the department's open dispatched events through the partial index
+        # ix_events_open_assignee (the unary + keeps SQLite off ix_events_assignee, which spans
+        # the closed history) united with the events its open whistles summon it to
+        terms.append(
+            "e.id IN (SELECT a.id FROM events a WHERE a.assignee_code = :assignee"
+            f" AND a.status NOT IN {_in_list(TERMINAL_STATUSES)}"
+            " AND +a.assignee_kind = 'department' AND a.status <> 'returned'"
+            " UNION SELECT w.event_id FROM whistle_departments wd JOIN whistles w ON w.id = wd.whistle_id"
+            " WHERE wd.department_code = :assignee AND w.closed_at IS NULL)"
+        )
     if f.street:
         params["street"] = f.street
         terms.append("e.street_code = :street")

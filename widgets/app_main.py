@@ -103,7 +103,14 @@ def run_gui(args: argparse.Namespace) -> int:
     except ReplicaError as exc:
         print(f"onemap: {exc}", file=sys.stderr)
         return 1
-    state = AppState(Session(role=args.role, scope=args.scope, user=args.user, lang=args.lang), theme=args.theme)
+    role, scope, user = args.role, args.scope, args.user
+    if not args.screenshot and not getattr(args, "role_explicit", True):
+        picked = _pick_role(replica)
+        if picked is None:
+            replica.close()
+            return 0
+        role, scope, user = picked
+    state = AppState(Session(role=role, scope=scope, user=user, lang=args.lang), theme=args.theme)
     window = MainWindow(replica, state, tile_url=args.tile_url)
     size = args.size or ((1920, 1080) if args.screenshot else None)
     if size:
@@ -138,6 +145,18 @@ def run_gui(args: argparse.Namespace) -> int:
     window.shutdown()
     replica.close()
     return result["code"] or code
+
+
+def _pick_role(replica) -> tuple[str, str | None, str | None] | None:
+    """No --role/--station/--wall/--scope/--user: ask who is at the console (None = quit)."""
+    from PySide6.QtWidgets import QDialog
+
+    from widgets.role_picker import RolePickerDialog
+
+    dialog = RolePickerDialog(replica)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.choice()
 
 
 def _report_ready() -> None:

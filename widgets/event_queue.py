@@ -34,7 +34,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QBrush, QColor, QFont, QPalette
+from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPushButton,
     QTabBar,
     QTableView,
     QVBoxLayout,
@@ -371,6 +372,7 @@ class EventQueuePanel(QWidget):
     eventActivated = Signal(int)
     countsChanged = Signal(dict)
     loaded = Signal()
+    bulkDispatchRequested = Signal(list)  # the selected rows (dicts with id, version, title, status)
 
     THROTTLE_MS = 300
     SEARCH_DEBOUNCE_MS = 250
@@ -378,13 +380,15 @@ class EventQueuePanel(QWidget):
 
     def __init__(self, source, scope_street: str | None = None, parent: QWidget | None = None, *,
                  watcher: ReplicaWatcher | None = None, watch: bool = True, threaded: bool = True,
-                 now_fn: Callable[[], dt.datetime] = timeutil.now, limit: int = 500) -> None:
+                 now_fn: Callable[[], dt.datetime] = timeutil.now, limit: int = 500,
+                 assignee: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("eventQueuePanel")
         self._connect_fn = connection_factory(source)
         self._now_fn = now_fn
         self._threaded = threaded
-        self._filter = QueueFilter(tab="pending", scope_street=scope_street, limit=limit)
+        # assignee: a department liaison's queue (only what was dispatched to / summoned that department)
+        self._filter = QueueFilter(tab="pending", scope_street=scope_street, assignee=assignee, limit=limit)
         self._counts: dict[str, int] = {}
         self._selected_id: int | None = None
         self._restoring = False
@@ -483,7 +487,8 @@ class EventQueuePanel(QWidget):
         self._table.setModel(self._model)
         self._table.setSortingEnabled(False)
         self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Ctrl/Shift+click select several rows for 批量派遣 (bulk dispatch)
+        self._table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._table.setWordWrap(False)
         self._table.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -511,6 +516,24 @@ class EventQueuePanel(QWidget):
         self._status = QLabel(self)
         self._status.setObjectName("queueStatusLabel")
         self._status.setTextFormat(Qt.TextFormat.PlainText)
+        self._selection_label = QLabel(self)
+        self._selection_label.setObjectName("queueSelectionLabel")
+        self._selection_label.setTextFormat(Qt.TextFormat.PlainText)
+        self._bulk = QPushButton("批量派遣  Ctrl+D", self)
+        self._bulk.setObjectName("bulkDispatchButton")
+        self._bulk.setToolTip("把选中的事件（Ctrl/Shift+点击多选）派遣到同一对象")
+        self._bulk.setAutoDefault(False)
+        self._bulk.setEnabled(False)
+        self._bulk.clicked.connect(self.request_bulk_dispatch)
+        self._bulk_allowed = True
+        self._bulk_shortcut = QShortcut(QKeySequence("Ctrl+D"), self,
+                                        context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self._bulk_shortcut.activated.connect(self.request_bulk_dispatch)
+        bottom = QHBoxLayout()
+        bottom.setContentsMargins(0, 0, 0, 0)
+        bottom.addWidget(self._status, 1)
+        bottom.addWidget(self._selection_label)
+        bottom.addWidget(self._bulk)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -518,7 +541,7 @@ class EventQueuePanel(QWidget):
         lay.addWidget(self._tabs)
         lay.addWidget(filters)
         lay.addWidget(self._table, 1)
-        lay.addWidget(self._status)
+        lay.addLayout(bottom)
 
     def _combo(self, name: str, tip: str) -> QComboBox:
         c = QComboBox(self)
@@ -572,7 +595,7 @@ class EventQueuePanel(QWidget):
     def set_filter(self, f: QueueFilter) -> None:
         """Show ``f`` (widgets follow the filter, never the other way round). The role
         scope stays what the panel was built with."""
-        f = f.with_(scope_street=self._filter.scope_street)
+        f = f.with_(scope_street=self._filter.scope_street, assignee=self._filter.assignee)
         self._filter = f
         for w in (self._tabs, self._street, self._category, self._source, self._klass, self._window, self._search):
             w.blockSignals(True)
@@ -775,14 +798,43 @@ class EventQueuePanel(QWidget):
         finally:
             self._restoring = False
 
+    def selected_rows(self) -> list[dict]:
+        """The selected rows in queue order (for bulk dispatch)."""
+        rows = sorted(i.row() for i in self._table.selectionModel().selectedRows())
+        return [r for r in (self._model.row_data(i) for i in rows) if r is not None]
+
+    def set_bulk_dispatch_allowed(self, allowed: bool, reason: str = "") -> None:
+        """Hide 批量派遣 for sessions that may not dispatch (wall, department)."""
+        self._bulk_allowed = allowed
+        self._bulk.setVisible(allowed)
+        self._bulk_shortcut.setEnabled(allowed)
+        if reason:
+            self._bulk.setToolTip(reason)
+        self._update_selection_label()
+
+    @Slot()
+    def request_bulk_dispatch(self) -> None:
+        rows = self.selected_rows()
+        if self._bulk_allowed and rows:
+            self.bulkDispatchRequested.emit(rows)
+
+    def _update_selection_label(self) -> None:
+        n = len(self._table.selectionModel().selectedRows())
+        self._selection_label.setText(f"已选 {n} 件" if n > 1 else "")
+        self._bulk.setEnabled(self._bulk_allowed and n >= 1)
+
     @Slot()
     def _on_selection(self, *_args) -> None:
+        self._update_selection_label()
         if self._restoring:
             return
-        rows = self._table.selectionModel().selectedRows()
+        sm = self._table.selectionModel()
+        rows = sm.selectedRows()
         if not rows:
             return
-        event_id = self._model.event_id(rows[0].row())
+        current = sm.currentIndex()
+        row = current.row() if current.isValid() and sm.isRowSelected(current.row(), QModelIndex()) else rows[0].row()
+        event_id = self._model.event_id(row)
         if event_id is not None and event_id != self._selected_id:
             self._selected_id = event_id
             self.eventSelected.emit(event_id)

@@ -1,23 +1,35 @@
-"""Main window: assembly only. Header, event queue, map and event detail, bound to AppState."""
+"""Main window: assembly only. Header, event queue, map and event detail, bound to AppState.
+
+Issue 3 wiring: the detail panel acts through one ``EventService`` for the session; after a
+commit the queue reloads at once and the map gets its delta (no wait for the watcher's poll);
+the queue's bulk dispatch opens ``BulkDispatchDialog``; new emergency events sound the alert
+(mutable in the header); the header opens the shift handover log.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QPushButton,
     QSplitter,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app import timeutil
+from app.services import EventService
 from app.state import AppState
 from db.replica import Replica
 from layers import command as command_layers
+from widgets.alert_sound import AlertSound, EmergencyAlerter
+from widgets.dispatch_dialog import BulkDispatchDialog
 from widgets.event_detail import EventDetailPanel
 from widgets.event_queue import EventQueuePanel
 from widgets.map_view import MapView
@@ -48,7 +60,8 @@ class HeaderBar(QWidget):
         role = state.session.role
         scope = state.session.scope
         role_text = {"district": "区指挥中心", "street": "街道指挥中心", "department": "部门", "drill": "演练协调", "wall": "大屏"}
-        self.role = _plain(f"{role_text.get(role, role)}{' · ' + scope if scope else ''}", "HeaderRole")
+        who = f" · {state.session.user}" if state.session.user else ""
+        self.role = _plain(f"{role_text.get(role, role)}{' · ' + scope if scope else ''}{who}", "HeaderRole")
         self.badge = _plain("演示数据" if zh else "DEMO DATA", "DemoBadge")
         self.badge.setVisible(demo)
         self.freshness = _plain("", "HeaderFreshness")
@@ -59,6 +72,10 @@ class HeaderBar(QWidget):
         lay.addSpacing(16)
         lay.addWidget(self.theme_label)
         lay.addStretch(1)
+        self.tools = QHBoxLayout()
+        self.tools.setSpacing(6)
+        lay.addLayout(self.tools)
+        lay.addSpacing(12)
         lay.addWidget(self.badge)
         lay.addSpacing(12)
         lay.addWidget(self.role)
@@ -91,15 +108,40 @@ class MainWindow(QMainWindow):
         self.state = state
         self.tile_url = tile_url
         self._map_loaded = False
+        self._own_commit = False
         self.setWindowTitle("一张图指挥台 OneMap Console — 崇川区")
         self.setLocale(QLocale(QLocale.Language.Chinese, QLocale.Country.China))
-        scope = state.session.street_scope
+        session = state.session
+        scope = session.street_scope
+        self.service = EventService(replica, session)
         self.header = HeaderBar(state, demo=replica.meta("demo") == "1")
         self.watcher = ReplicaWatcher(replica, parent=self)
-        self.queue = EventQueuePanel(replica.reader, scope_street=scope, watcher=self.watcher)
+        assignee = session.scope if session.role == "department" else None
+        self.queue = EventQueuePanel(replica.reader, scope_street=scope, watcher=self.watcher, assignee=assignee)
         self.queue.set_dark_theme(True)
+        self.queue.set_bulk_dispatch_allowed(session.role in ("district", "street", "drill"))
+        if assignee:  # a liaison's work is dispatched already: start on 办理中
+            self.queue.set_filter(self.queue.filter().with_(tab="open"))
         self.map = MapView()
-        self.detail = EventDetailPanel(replica.reader, street_scope=scope, lang=state.session.lang)
+        self.detail = EventDetailPanel(replica, session, service=self.service, lang=session.lang)
+        self.sound = AlertSound(self)
+        self.alerter = EmergencyAlerter(replica, session, self.sound, self)
+        self.mute_button = QToolButton()
+        self.mute_button.setObjectName("MuteButton")
+        self.mute_button.setCheckable(True)
+        self.mute_button.setToolTip("新紧急事件提示音：开 / 静音（Ctrl+M）")
+        self.mute_button.setChecked(self.sound.muted)
+        self.mute_button.toggled.connect(self.sound.set_muted)
+        self.sound.mutedChanged.connect(self._show_mute)
+        self._show_mute(self.sound.muted)
+        self.handover_button = QPushButton("交接班  Ctrl+J")
+        self.handover_button.setObjectName("HandoverButton")
+        self.handover_button.setToolTip("交接班记录：本班情况与遗留事项")
+        self.handover_button.clicked.connect(self.open_handover)
+        self.header.tools.addWidget(self.handover_button)
+        self.header.tools.addWidget(self.mute_button)
+        for keys, slot in (("Ctrl+M", self.mute_button.toggle), ("Ctrl+J", self.open_handover)):
+            QShortcut(QKeySequence(keys), self).activated.connect(slot)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self._panel("事件队列" if state.session.lang == "zh" else "Event queue", self.queue))
         split.addWidget(self.map)
@@ -107,7 +149,7 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 6)
         split.setStretchFactor(2, 2)
-        split.setSizes([700, 900, 340])
+        split.setSizes([700, 700, 520])
         split.setChildrenCollapsible(False)
         self.splitter = split
         central = QWidget()
@@ -127,6 +169,9 @@ class MainWindow(QMainWindow):
         self.map.loaded.connect(self._on_map_loaded)
         self.map.buildFailed.connect(self._on_error)
         self.watcher.changed.connect(self._on_replica_changed)
+        self.detail.actionCommitted.connect(self._on_action_committed)
+        self.queue.bulkDispatchRequested.connect(self.open_bulk_dispatch)
+        self.alerter.newEmergencies.connect(self._on_new_emergencies)
         self.header.mark_fresh()
         self.reload_map()
 
@@ -144,6 +189,8 @@ class MainWindow(QMainWindow):
         """Stop timers and background readers before the replica closes."""
         self.watcher.stop()
         self.queue.shutdown()
+        self.detail.shutdown()
+        self.sound.close()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         self.shutdown()
@@ -177,9 +224,13 @@ class MainWindow(QMainWindow):
     def _on_replica_changed(self) -> None:
         # the queue panel listens to the same watcher and reloads itself
         self.header.mark_fresh()
-        if not self._map_loaded:
-            return
-        if self.map.page_rev is None:
+        self._push_map_delta()
+        if not self._own_commit:  # the panel has just reloaded after its own write
+            self.detail.refresh()
+        self.alerter.check()
+
+    def _push_map_delta(self) -> None:
+        if not self._map_loaded or self.map.page_rev is None:
             return
         conn = self.replica.reader()
         try:
@@ -189,8 +240,6 @@ class MainWindow(QMainWindow):
         self.map.page_rev = rev
         if delta:
             self.map.apply_delta(delta)
-        if self.state.event_id is not None:
-            self.detail.show_event(self.state.event_id)
 
     def _on_event_selected(self, event_id: int | None) -> None:
         self.detail.show_event(event_id)
@@ -199,3 +248,40 @@ class MainWindow(QMainWindow):
             self.map.fly_to(ev["lon"], ev["lat"], 17, event_id)
         if event_id is not None:
             self.queue.select_event(event_id)
+
+    # -- actions --------------------------------------------------------------------------------
+    def _on_action_committed(self, _event_id: int, _action: str) -> None:
+        """Our own write: refresh the queue now and push the map delta (don't wait for the poll)."""
+        self.queue.reload_now()
+        self._own_commit = True
+        try:
+            self.watcher.check()
+        finally:
+            self._own_commit = False
+
+    def open_bulk_dispatch(self, rows: list) -> BulkDispatchDialog:
+        dialog = BulkDispatchDialog(self.replica, self.service, rows, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.dispatched.connect(lambda _results: (self.queue.reload_now(), self.watcher.check()))
+        dialog.open()
+        return dialog
+
+    def open_handover(self):
+        from widgets.handover import HandoverDialog
+
+        dialog = HandoverDialog(self.replica, self.state.session, self.service, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def _show_mute(self, muted: bool) -> None:
+        self.mute_button.blockSignals(True)
+        self.mute_button.setChecked(muted)
+        self.mute_button.blockSignals(False)
+        self.mute_button.setText("提示音 已静音" if muted else "提示音 开")
+
+    def _on_new_emergencies(self, events: list) -> None:
+        first = events[-1]
+        tag = "【演练】" if first.get("drill_id") is not None else ""
+        more = f" 等 {len(events)} 件" if len(events) > 1 else ""
+        self.statusBar().showMessage(f"新紧急事件 #{first['id']} {tag}{first['title']}{more}", 15000)
