@@ -435,6 +435,15 @@ class EventQueuePanel(QWidget):
         self.reload()
 
     # -- UI ----------------------------------------------------------------------------------
+    NARROW_PX = 720
+    """Below this width the source and street columns fold away so the title stays readable."""
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        narrow = self.width() < self.NARROW_PX
+        for key in ("source", "street"):
+            self._table.setColumnHidden(COL[key], narrow)
+
     def _build_ui(self) -> None:
         self._tabs = QTabBar(self)
         self._tabs.setObjectName("queueTabBar")

@@ -146,10 +146,11 @@ class MainWindow(QMainWindow):
         split.addWidget(self._panel("事件队列" if state.session.lang == "zh" else "Event queue", self.queue))
         split.addWidget(self.map)
         split.addWidget(self._panel("事件详情" if state.session.lang == "zh" else "Event detail", self.detail))
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 6)
-        split.setStretchFactor(2, 2)
-        split.setSizes([700, 700, 520])
+        # spare width goes to the map; the side panels keep their working width
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setStretchFactor(2, 0)
+        split.setSizes([580, 900, 440])
         split.setChildrenCollapsible(False)
         self.splitter = split
         central = QWidget()

@@ -109,6 +109,11 @@ def _source_for(code: str, rng: np.random.Generator, n: int) -> np.ndarray:
         return np.full(n, "iot", dtype=object)
     if code.startswith("ECO"):
         return rng.choice(np.array(["ecology_eye", "video_ai", "grid_app"], dtype=object), n, p=[0.7, 0.2, 0.1])
+    if code.startswith("ASSIGN"):
+        return np.full(n, "manual", dtype=object)  # 交办 tasks come from leaders, entered by the centre
+    if code.startswith(("LIVE", "DISPUTE", "HOTLINE", "EPI")):
+        # people's needs and disputes reach the centre through residents and grid workers, not cameras
+        return rng.choice(np.array(["grid_app", "hotline_12345", "manual"], dtype=object), n, p=[0.55, 0.4, 0.05])
     if code == "UNCLASSIFIED":
         return rng.choice(np.array(["hotline_12345", "citymgmt", "grid_app"], dtype=object), n, p=[0.6, 0.2, 0.2])
     return rng.choice(
