@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sim.add_argument("--duration", type=_positive_seconds, metavar="S", help="stop after S seconds")
     sim.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
+    _add_export_parser(sub)
+    _add_import_parser(sub)
     return p
 
 
@@ -289,3 +291,218 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 CLI_COMMANDS = {"demo": cmd_demo, "dossier": cmd_dossier, "simulate": cmd_simulate}
+
+
+# -- export (issue 4 §4) ----------------------------------------------------------------------------
+EXPORT_FORMATS = ("geojson", "csv", "gpkg", "open311")
+
+
+def _add_export_parser(sub) -> None:
+    """``export --format F --out FILE [...]``. After the command ``--scope`` is the export's street
+    filter (``dest="export_scope"``; ``conflict_handler="resolve"`` lets it replace the global
+    option there); before the command it stays the role's scope."""
+    exp = sub.add_parser(
+        "export",
+        help="export the replica as GeoJSON, CSV (Excel), GeoPackage or Open311 JSON (数据导出)",
+        description="Write the replica's data in a standard format. GeoJSON and CSV: one layer (events, "
+        "grids or streets). GeoPackage: every spatial layer (streets, communities, grids, neighbourhoods, "
+        "places, roads, devices, events), readable by GDAL and QGIS. Open311: GeoReport v2 service requests. "
+        "Drill events and personal fields are left out unless asked for; personal fields need a role "
+        "that may see them (district, or street for its own street).",
+        conflict_handler="resolve",
+    )
+    _add_global_options(exp, suppress=True)
+    exp.add_argument("--format", required=True, type=str.lower, choices=EXPORT_FORMATS, help="output format")
+    exp.add_argument("--out", required=True, metavar="FILE", help="output file (replaced only once complete)")
+    exp.add_argument(
+        "--layer", metavar="L",
+        help="geojson/csv: events (default), grids or streets; gpkg: all layers (default) or a comma-separated "
+        "subset; open311: events",
+    )  # fmt: skip
+    exp.add_argument("--since", metavar="T", help="events reported at or after T (ISO date/time; naive = Asia/Shanghai)")
+    exp.add_argument("--until", metavar="T", help="events reported before T")
+    exp.add_argument("--scope", dest="export_scope", metavar="CODE", help="only this street (street code)")
+    exp.add_argument("--include-drills", action="store_true", help="include drill events (演练)")
+    exp.add_argument(
+        "--include-personal", action="store_true",
+        help="include reporters' names, phones and ID numbers (district role, or street role for its street)",
+    )  # fmt: skip
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Exit 0 written (one summary line on stderr), 1 refused or failed (nothing written), 2 usage."""
+    from app.state import Session
+    from db.export import ExportError, ExportUsageError, export
+    from db.export.core import parse_time, resolve_layers
+    from db.replica import open_replica
+
+    try:  # usage errors before the replica is opened
+        resolve_layers(args.format, args.layer)
+        parse_time(args.since, "since")
+        parse_time(args.until, "until")
+    except ExportUsageError as exc:
+        raise UsageError(str(exc)) from exc
+    scope = args.export_scope
+    if scope is None and args.scope and args.role in ("district", "drill", "wall"):
+        scope = args.scope  # `onemap --scope CODE export …`: these roles have no scope of their own
+    session = Session(
+        role=args.role, scope=args.scope if args.role in ("street", "department") else None,
+        user=getattr(args, "user", None), lang=args.lang,
+    )  # fmt: skip
+    if not Path(args.db).exists():
+        print(f"onemap: export: {args.db}: no such replica file (create one with: onemap demo)", file=sys.stderr)
+        return EXIT_FAIL
+
+    def progress(frac: float, text: str) -> None:
+        log.debug("export: %3.0f%% %s", frac * 100, text)
+
+    replica = open_replica(args.db, create=False)  # ReplicaError → exit 1 in main.py
+    try:
+        result = export(
+            replica, args.format, args.out, layer=args.layer, since=args.since, until=args.until, scope=scope,
+            include_drills=args.include_drills, include_personal=args.include_personal, session=session,
+            progress=progress,
+        )  # fmt: skip
+    except ExportUsageError as exc:
+        raise UsageError(str(exc)) from exc
+    except ExportError as exc:
+        print(f"onemap: export: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    finally:
+        replica.close()
+    print(f"onemap: export: {'; '.join([result.summary(), *result.warnings])}", file=sys.stderr)
+    return EXIT_OK
+
+
+CLI_COMMANDS["export"] = cmd_export
+
+
+# -- import (issue 4 §1–3, 5) ----------------------------------------------------------------------
+IMPORT_FORMATS = ("12345-csv", "open311", "citymgmt", "iot-jsonl")
+
+
+def _datum_arg(text: str) -> str:
+    from db.datum import UnknownDatum, parse_datum
+
+    try:
+        return parse_datum(text)
+    except UnknownDatum as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _encoding_arg(text: str) -> str:
+    import codecs
+
+    try:
+        return codecs.lookup(text).name
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding: {text!r} (e.g. utf-8, gbk, gb18030)") from None
+
+
+def _add_import_parser(sub) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="import a feed: 12345 work orders (CSV), Open311 requests (JSON/XML), city-management cases, "
+        "IoT alarms (数据导入)",
+        description="Import one file into the replica. Records are identified by (source, external id): "
+        "importing the same file again creates nothing. Bad records go to the quarantine with the reason; "
+        "the rest is imported (exit 0). Files over 50,000 records commit in chunks under one import run; "
+        "an interrupted run is finished by running the same command again.",
+    )
+    _add_global_options(imp, suppress=True)
+    imp.add_argument("file", metavar="FILE", help="the file to import")
+    imp.add_argument("--format", required=True, type=str.lower, choices=IMPORT_FORMATS, help="the file's format")
+    imp.add_argument("--encoding", type=_encoding_arg, metavar="ENC",
+                     help="text encoding (default: detected: UTF-8 with or without BOM, else GB18030/GBK)")  # fmt: skip
+    imp.add_argument("--datum", type=_datum_arg, metavar="D",
+                     help="datum of coordinates without a per-row 坐标系: WGS-84 (default), GCJ-02, BD-09, CGCS2000")  # fmt: skip
+    imp.add_argument("--mapping", metavar="FILE.json",
+                     help='12345 CSV header mapping, {"file header": "工单编号", …}; saved in the replica for next time')  # fmt: skip
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Exit 0 the file was processed (even with quarantined records), 1 it could not be read or the run was
+    interrupted, 2 usage. The counts go to stdout as one line; details to stderr."""
+    import signal
+    import sqlite3
+    import threading
+    import time
+
+    from db.intake import ImportBusy, ImportFileError, ImportOptionError, import_file, load_mapping_file
+    from db.replica import open_replica
+
+    try:
+        mapping = load_mapping_file(args.mapping) if args.mapping else None
+    except ImportOptionError as exc:
+        raise UsageError(str(exc)) from exc
+    path = Path(args.file).expanduser()
+    if not path.is_file():
+        print(f"onemap: import: {path}: {'not a file' if path.exists() else 'no such file'}", file=sys.stderr)
+        return EXIT_FAIL
+    if not Path(args.db).exists():
+        print(f"onemap: import: {args.db}: no such replica file (create one with: onemap demo)", file=sys.stderr)
+        return EXIT_FAIL
+    stop = threading.Event()
+    previous: dict[int, object] = {}
+
+    def on_signal(signum, _frame) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, on_signal)
+        except ValueError:  # not the main thread
+            break
+    show = getattr(args, "verbose", False) or sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(frac: float, text: str) -> None:
+        now = time.monotonic()
+        if show and (now - last[0] >= 1.0 or frac >= 1.0):
+            last[0] = now
+            print(f"[{frac * 100:5.1f}%] {text}", file=sys.stderr, flush=True)
+
+    try:
+        replica = open_replica(args.db, create=False)  # ReplicaError → exit 1 in main.py
+        try:
+            res = import_file(replica, path, args.format, encoding=args.encoding, datum=args.datum,
+                              actor=getattr(args, "user", None) or "import", progress=progress, cancel=stop,
+                              mapping=mapping)  # fmt: skip
+        except ImportOptionError as exc:
+            raise UsageError(str(exc)) from exc
+        except (ImportFileError, ImportBusy) as exc:
+            print(f"onemap: import: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        except sqlite3.Error as exc:
+            print(f"onemap: import: {args.db}: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        finally:
+            replica.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+    print(res.summary(), flush=True)
+    err = sys.stderr
+    resumed = f"; resumed run at record {res.resumed_from:,}" if res.resumed_from else ""
+    print(f"onemap: import: {path.name} ({args.format}, {res.encoding}): {res.records:,} records in "
+          f"{res.elapsed_s:.1f} s, {res.transactions} transaction(s); run {res.run_uid}{resumed}", file=err)  # fmt: skip
+    for kind, n in res.reasons.most_common():
+        examples = "; ".join(f"line {line}: {reason}" for line, reason in res.examples.get(kind, []))
+        print(f"  quarantined {n} × {kind} (e.g. {examples})", file=err)
+    if res.quarantined and res.quarantine_new != res.quarantined:
+        print(f"  {res.quarantined - res.quarantine_new} of the quarantined records were already in the quarantine",
+              file=err)  # fmt: skip
+    extras = [(res.needs_classification, "new event(s) to classify (待分类)"),
+              (res.suggestions, "merge suggestion(s) (possible duplicates)"),
+              (res.readings, "sensor reading(s) stored"), (res.invalid_readings, "of them flagged invalid")]  # fmt: skip
+    for n, text in extras:
+        if n:
+            print(f"  {n:,} {text}", file=err)
+    if res.status == "cancelled":
+        print(f"onemap: import: interrupted; run {res.run_uid} is incomplete: run the same command again to finish it",
+              file=err)  # fmt: skip
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+CLI_COMMANDS["import"] = cmd_import

@@ -39,6 +39,8 @@ from app.lifecycle import (
     next_status,
 )
 from db import calendar
+from db.datum import gcj_delta as _gcj_delta  # noqa: F401 - kept for callers of the old private name
+from db.datum import to_wgs84
 from db.ids import new_ulid
 
 __all__ = [
@@ -941,42 +943,6 @@ def _grid_lookup(replica) -> _GridLookup:
             )
         _by_signature[sig] = digest
         return _by_digest[digest]
-
-
-def _gcj_delta(lon: float, lat: float) -> tuple[float, float]:
-    a, ee = 6378245.0, 0.00669342162296594323
-    x, y = lon - 105.0, lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
-            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-            + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-            + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0)  # fmt: skip
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
-            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-            + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-            + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)  # fmt: skip
-    rad = lat / 180.0 * math.pi
-    magic = 1 - ee * math.sin(rad) ** 2
-    sq = math.sqrt(magic)
-    dlat = (dlat * 180.0) / ((a * (1 - ee)) / (magic * sq) * math.pi)
-    dlon = (dlon * 180.0) / (a / sq * math.cos(rad) * math.pi)
-    return dlon, dlat
-
-
-def to_wgs84(lon: float, lat: float, datum: str) -> tuple[float, float]:
-    """WGS-84 from GCJ-02 (iterative inverse, < 0.5 m) or BD-09 (via GCJ-02)."""
-    if datum == "WGS-84":
-        return lon, lat
-    if datum == "BD-09":
-        x, y = lon - 0.0065, lat - 0.006
-        z = math.sqrt(x * x + y * y) - 0.00002 * math.sin(y * math.pi * 3000.0 / 180.0)
-        theta = math.atan2(y, x) - 0.000003 * math.cos(x * math.pi * 3000.0 / 180.0)
-        lon, lat = z * math.cos(theta), z * math.sin(theta)
-    # GCJ-02 → WGS-84: fixed-point iteration on the forward offset
-    wlon, wlat = lon, lat
-    for _ in range(6):
-        dlon, dlat = _gcj_delta(wlon, wlat)
-        wlon, wlat = lon - dlon, lat - dlat
-    return wlon, wlat
 
 
 def _number(value, name: str) -> float:

@@ -301,6 +301,153 @@ def m003_pending_index(db: Database) -> None:
     )
 
 
+@migrations(name="m004_intake")
+def m004_intake(db: Database) -> None:
+    """Intake (issue 4): import runs, the quarantine, editable category/status/column mappings,
+    merge suggestions, IoT readings, and the events columns imports need.
+
+    ``source_code``/``source_status`` keep the source's own category code and status verbatim (a
+    re-import compares them and the other source-owned columns to tell unchanged from updated); ``needs_classification`` flags events whose code had no
+    mapping (category 待分类); ``address_note`` holds e.g. an address naming another street.
+    The quarantine keeps its fix/discard history in its status and ``resolved_*`` columns: a
+    resolved row can no longer change and no row can be deleted (triggers).
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE events ADD COLUMN source_code TEXT;
+        ALTER TABLE events ADD COLUMN source_status TEXT;
+        ALTER TABLE events ADD COLUMN needs_classification INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE events ADD COLUMN address_note TEXT;
+        CREATE INDEX ix_events_unclassified ON events(reported_at) WHERE needs_classification = 1;
+        CREATE INDEX ix_events_category_time ON events(category, reported_at, lat, lon);
+
+        CREATE TABLE import_runs (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            file TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL,
+            file_size INTEGER,
+            format TEXT NOT NULL,
+            source TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            actor TEXT NOT NULL,
+            pid INTEGER,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'complete', 'failed')),
+            next_item INTEGER NOT NULL DEFAULT 1,
+            counts TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE INDEX ix_import_runs_file ON import_runs(file_sha256, format, status);
+        CREATE INDEX ix_import_runs_started ON import_runs(started_at);
+
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES import_runs(id),
+            file TEXT,
+            file_sha256 TEXT,
+            item INTEGER,
+            line INTEGER,
+            format TEXT NOT NULL,
+            source TEXT NOT NULL,
+            external_id TEXT,
+            raw TEXT NOT NULL,
+            fields TEXT,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'fixed', 'discarded')),
+            resolved_at TEXT,
+            resolved_by TEXT,
+            resolution_note TEXT,
+            fixed_raw TEXT,
+            last_error TEXT,
+            event_id INTEGER REFERENCES events(id)
+        );
+        CREATE UNIQUE INDEX ux_quarantine_item ON quarantine(file_sha256, item) WHERE file_sha256 IS NOT NULL;
+        CREATE INDEX ix_quarantine_open ON quarantine(created_at) WHERE status = 'open';
+        CREATE INDEX ix_quarantine_run ON quarantine(run_id);
+        CREATE INDEX ix_quarantine_ext ON quarantine(source, external_id) WHERE status = 'open';
+        CREATE TRIGGER quarantine_resolved_is_final BEFORE UPDATE ON quarantine WHEN old.status <> 'open' BEGIN
+            SELECT RAISE(ABORT, 'quarantine: a fixed or discarded record is history and cannot change');
+        END;
+        CREATE TRIGGER quarantine_no_delete BEFORE DELETE ON quarantine BEGIN
+            SELECT RAISE(ABORT, 'quarantine: records are never deleted (discard them with a reason)');
+        END;
+
+        CREATE TABLE category_mappings (
+            source TEXT NOT NULL,
+            source_code TEXT NOT NULL COLLATE NOCASE,
+            category TEXT NOT NULL,
+            note TEXT,
+            edited_by TEXT,
+            edited_at TEXT,
+            PRIMARY KEY (source, source_code)
+        );
+        CREATE TABLE status_mappings (
+            source TEXT NOT NULL,
+            source_status TEXT NOT NULL COLLATE NOCASE,
+            status TEXT NOT NULL CHECK (status IN
+                ('reported','accepted','dispatched','returned','acknowledged','on_site',
+                 'deferred','handled','verified','closed','rejected')),
+            note TEXT,
+            PRIMARY KEY (source, source_status)
+        );
+        CREATE TABLE column_mappings (
+            format TEXT NOT NULL,
+            header TEXT NOT NULL,
+            field TEXT NOT NULL,
+            edited_by TEXT,
+            edited_at TEXT,
+            PRIMARY KEY (format, header)
+        );
+
+        CREATE TABLE merge_suggestions (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            other_id INTEGER NOT NULL REFERENCES events(id),
+            distance_m REAL NOT NULL,
+            minutes REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'accepted', 'dismissed')),
+            created_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES import_runs(id),
+            resolved_at TEXT,
+            resolved_by TEXT,
+            note TEXT,
+            UNIQUE (event_id, other_id)
+        );
+        CREATE INDEX ix_merge_suggestions_open ON merge_suggestions(created_at) WHERE status = 'open';
+        CREATE INDEX ix_merge_suggestions_other ON merge_suggestions(other_id);
+
+        CREATE TABLE device_readings (
+            id INTEGER PRIMARY KEY,
+            device_uid TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            at TEXT NOT NULL,
+            value REAL,
+            raw_value TEXT,
+            valid INTEGER NOT NULL CHECK (valid IN (0, 1)),
+            invalid_reason TEXT,
+            is_alarm INTEGER NOT NULL DEFAULT 0,
+            event_ext_id TEXT,
+            event_id INTEGER REFERENCES events(id),
+            payload TEXT,
+            run_id INTEGER REFERENCES import_runs(id),
+            UNIQUE (device_uid, record_id)
+        );
+        CREATE INDEX ix_device_readings_at ON device_readings(device_uid, at);
+        CREATE INDEX ix_device_readings_invalid ON device_readings(at) WHERE valid = 0;
+        CREATE INDEX ix_device_readings_pending ON device_readings(event_ext_id)
+            WHERE event_id IS NULL AND event_ext_id IS NOT NULL;
+        """
+    )
+    from db.intake.mappings import seed_mappings
+
+    seed_mappings(db.conn)
+
+
 def run_script(db: Database, sql: str) -> None:
     """Run a multi-statement script inside the current transaction.
 

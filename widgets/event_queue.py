@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTabBar,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -373,6 +374,7 @@ class EventQueuePanel(QWidget):
     countsChanged = Signal(dict)
     loaded = Signal()
     bulkDispatchRequested = Signal(list)  # the selected rows (dicts with id, version, title, status)
+    historySearchRequested = Signal(str)  # 历史查询: past events by phone or address (the search text)
 
     THROTTLE_MS = 300
     SEARCH_DEBOUNCE_MS = 250
@@ -482,6 +484,12 @@ class EventQueuePanel(QWidget):
                            (self._klass, "klass"), (self._window, "window")):
             combo.currentIndexChanged.connect(lambda _i, c=combo, k=key: self._on_combo(k, c))
 
+        self._history = QToolButton(self)
+        self._history.setObjectName("queueHistoryButton")
+        self._history.setText("历史查询")
+        self._history.setToolTip("历史查询：按电话号码或地址查找以往事件（含已结案）")
+        self._history.clicked.connect(lambda: self.historySearchRequested.emit(self._search.text().strip()))
+
         filters = QWidget(self)
         filters.setObjectName("queueFilterRow")
         row = QHBoxLayout(filters)
@@ -547,7 +555,12 @@ class EventQueuePanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.setSpacing(6)
-        lay.addWidget(self._tabs)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self._tabs)
+        top.addStretch(1)
+        top.addWidget(self._history)
+        lay.addLayout(top)
         lay.addWidget(filters)
         lay.addWidget(self._table, 1)
         lay.addLayout(bottom)
@@ -811,6 +824,13 @@ class EventQueuePanel(QWidget):
         """The selected rows in queue order (for bulk dispatch)."""
         rows = sorted(i.row() for i in self._table.selectionModel().selectedRows())
         return [r for r in (self._model.row_data(i) for i in rows) if r is not None]
+
+    def set_history_search_allowed(self, allowed: bool) -> None:
+        """Show the 历史查询 (search history) button; hidden on the wall."""
+        self._history.setVisible(allowed)
+
+    def history_button(self) -> QToolButton:
+        return self._history
 
     def set_bulk_dispatch_allowed(self, allowed: bool, reason: str = "") -> None:
         """Hide 批量派遣 for sessions that may not dispatch (wall, department)."""

@@ -1,5 +1,10 @@
 """Main window: assembly only. Header, event queue, map and event detail, bound to AppState.
 
+Issue 4 wiring: the header's 数据 menu opens 导入… (Ctrl+I), 导出… (Ctrl+Shift+E), 隔离区 and
+合并建议 (one non-modal window, two tabs) and 历史查询 (Ctrl+H; also the queue's 历史查询 button).
+Import, quarantine and merge suggestions are the district centre's; every role but the wall may
+export and search history (the role rules are enforced below the UI).
+
 Issue 3 wiring: the detail panel acts through one ``EventService`` for the session; after a
 commit the queue reloads at once and the map gets its delta (no wait for the watcher's poll);
 the queue's bulk dispatch opens ``BulkDispatchDialog``; new emergency events sound the alert
@@ -13,9 +18,11 @@ import logging
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QPushButton,
     QSplitter,
     QToolButton,
@@ -142,6 +149,7 @@ class MainWindow(QMainWindow):
         self.header.tools.addWidget(self.mute_button)
         for keys, slot in (("Ctrl+M", self.mute_button.toggle), ("Ctrl+J", self.open_handover)):
             QShortcut(QKeySequence(keys), self).activated.connect(slot)
+        self._build_data_menu(session)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self._panel("事件队列" if state.session.lang == "zh" else "Event queue", self.queue))
         split.addWidget(self.map)
@@ -172,6 +180,7 @@ class MainWindow(QMainWindow):
         self.watcher.changed.connect(self._on_replica_changed)
         self.detail.actionCommitted.connect(self._on_action_committed)
         self.queue.bulkDispatchRequested.connect(self.open_bulk_dispatch)
+        self.queue.historySearchRequested.connect(self.open_history)
         self.alerter.newEmergencies.connect(self._on_new_emergencies)
         self.header.mark_fresh()
         self.reload_map()
@@ -188,6 +197,13 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop timers and background readers before the replica closes."""
+        running = [d for d in (self.import_dialog, self.export_dialog) if d is not None and d.running]
+        for d in running:
+            d.task.cancel()  # the worker stops at its next check (after a whole chunk at most)
+        if running:  # let it stop before the replica closes: a chunk commits in about 0.5 s
+            from PySide6.QtCore import QThreadPool
+
+            QThreadPool.globalInstance().waitForDone(10_000)
         self.watcher.stop()
         self.queue.shutdown()
         self.detail.shutdown()
@@ -273,6 +289,125 @@ class MainWindow(QMainWindow):
         dialog = HandoverDialog(self.replica, self.state.session, self.service, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+        return dialog
+
+    # -- data: import, export, quarantine, merge suggestions, history (issue 4) ----------------
+    def _build_data_menu(self, session) -> None:
+        role = session.role
+        self.can_import = role == "district"
+        self.can_export = role != "wall"
+        self.can_search_history = role != "wall"
+        self.import_dialog = None
+        self.export_dialog = None
+        self.quarantine_window: QDialog | None = None
+        self.quarantine_panel = None
+        self.history_dialog = None
+        self.queue.set_history_search_allowed(self.can_search_history)
+        self.data_menu = QMenu("数据", self)
+        self.data_menu.setObjectName("DataMenu")
+        self.data_actions = {}
+        entries = (
+            ("import", "导入…", "Ctrl+I", self.open_import, self.can_import),
+            ("export", "导出…", "Ctrl+Shift+E", self.open_export, self.can_export),
+            (None, None, None, None, self.can_import),
+            ("quarantine", "隔离区", None, self.open_quarantine, self.can_import),
+            ("merge", "合并建议", None, self.open_merge_suggestions, self.can_import),
+            (None, None, None, None, self.can_search_history),
+            ("history", "历史查询（电话 / 地址）…", "Ctrl+H", self.open_history, self.can_search_history),
+        )
+        for key, text, keys, slot, allowed in entries:
+            if not allowed:
+                continue
+            if key is None:
+                self.data_menu.addSeparator()
+                continue
+            act = self.data_menu.addAction(text)
+            act.setObjectName(f"dataAction_{key}")
+            act.triggered.connect(lambda _c=False, f=slot: f())
+            if keys:
+                act.setShortcut(QKeySequence(keys))
+                act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+                self.addAction(act)  # the shortcut works while the menu is closed
+            self.data_actions[key] = act
+        self.data_button = QToolButton()
+        self.data_button.setObjectName("DataButton")
+        self.data_button.setText("数据 ▾")
+        self.data_button.setToolTip("数据导入、导出、隔离区、合并建议与历史查询")
+        self.data_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.data_button.setMenu(self.data_menu)
+        self.data_button.setVisible(bool(self.data_actions))
+        self.header.tools.insertWidget(0, self.data_button)
+
+    def _after_data_write(self) -> None:
+        """An import, resubmission or merge committed: refresh the queue and the map now."""
+        self.queue.reload_now()
+        self.watcher.check()
+        self.detail.refresh()
+
+    def _raise(self, dialog: QDialog) -> QDialog:
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def open_import(self):
+        if not self.can_import:
+            return None
+        if self.import_dialog is None:
+            from widgets.import_dialog import ImportDialog
+
+            self.import_dialog = ImportDialog(self.replica, self.service.actor, self)
+            self.import_dialog.imported.connect(lambda _r: self._after_data_write())
+            self.import_dialog.openQuarantine.connect(self.open_quarantine)
+        return self._raise(self.import_dialog)
+
+    def open_export(self):
+        if not self.can_export:
+            return None
+        if self.export_dialog is None:
+            from widgets.export_dialog import ExportDialog
+
+            self.export_dialog = ExportDialog(self.replica, self.state.session, self)
+            self.export_dialog.exported.connect(lambda r: self.statusBar().showMessage(f"已导出：{r.path}", 10000))
+        return self._raise(self.export_dialog)
+
+    def open_quarantine(self, tab: str = "quarantine"):
+        if not self.can_import:
+            return None
+        if self.quarantine_window is None:
+            from widgets.quarantine_panel import QuarantinePanel
+
+            win = QDialog(self)
+            win.setObjectName("QuarantineWindow")
+            win.setWindowTitle("隔离区与合并建议 — 一张图指挥台")
+            win.resize(1280, 680)
+            panel = QuarantinePanel(self.replica, self.service, win, watcher=self.watcher)
+            panel.eventSelected.connect(self.state.select_event)
+            panel.resubmitted.connect(lambda _r: self._after_data_write())
+            panel.merge.merged.connect(lambda _e: self._after_data_write())
+            lay = QVBoxLayout(win)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addWidget(panel)
+            self.quarantine_window, self.quarantine_panel = win, panel
+        self.quarantine_panel.show_tab(tab)
+        return self._raise(self.quarantine_window)
+
+    def open_merge_suggestions(self):
+        return self.open_quarantine("merge")
+
+    def open_history(self, text: str = ""):
+        if not self.can_search_history:
+            return None
+        if self.history_dialog is None:
+            from widgets.history_search import HistorySearchDialog
+
+            self.history_dialog = HistorySearchDialog(self.replica, self.state.session, self)
+            self.history_dialog.eventSelected.connect(self.state.select_event)
+        dialog = self._raise(self.history_dialog)
+        if text:
+            self.history_dialog.set_query(text)
+            self.history_dialog.search()
+        self.history_dialog.focus_query()
         return dialog
 
     def _show_mute(self, muted: bool) -> None:
