@@ -496,8 +496,12 @@ class EventQueuePanel(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(6)
         for w in (self._street, self._category, self._source, self._klass, self._window):
-            row.addWidget(w)
-        row.addWidget(self._search, 1)
+            # combos shrink to a few characters so the search field keeps a usable width
+            w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            w.setMinimumContentsLength(4)
+            row.addWidget(w, 1)
+        self._search.setMinimumWidth(150)
+        row.addWidget(self._search, 2)
 
         self._table = QTableView(self)
         self._table.setObjectName("queueTable")
