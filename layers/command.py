@@ -257,12 +257,31 @@ def start_of_today(now: dt.datetime | None = None) -> str:
 
 _EVENT_COLS = (
     "e.id, round(e.lon, 6) AS lon, round(e.lat, 6) AS lat, e.title, e.status, e.class, e.priority, "
-    "e.category, e.reported_at, e.grid_id, e.street_code, e.drill_id"
+    "e.category, e.reported_at, e.grid_id, e.street_code, e.drill_id, e.handle_due_at, e.arrival_due_at, "
+    "e.on_site_at"
 )
+_N_EVENT_COLS = 15
+# the handling clock stops once handled and is suspended while deferred (缓办); the arrival clock
+# runs until someone is on site (deferral does not stop it)
+_HANDLING_STOPPED = frozenset({"handled", "verified", "deferred"})
+_PRE_ARRIVAL = frozenset({"reported", "accepted", "dispatched", "returned", "acknowledged", "deferred"})
+
+
+def _epoch_ms(ts: str | None) -> int | None:
+    if not ts:
+        return None
+    try:
+        return int(dt.datetime.fromisoformat(ts).timestamp() * 1000)
+    except ValueError:
+        return None
 _TERMINAL = frozenset(TERMINAL_STATUSES)
 
 
-def _event(eid, lon, lat, title, status, cls, priority, category, reported_at, grid_id, _street, drill_id) -> dict:
+def _event(eid, lon, lat, title, status, cls, priority, category, reported_at, grid_id, _street, drill_id,
+           handle_due=None, arrival_due=None, on_site=None) -> dict:
+    is_open = status not in _TERMINAL
+    hdue = _epoch_ms(handle_due) if is_open and status not in _HANDLING_STOPPED else None
+    adue = _epoch_ms(arrival_due) if is_open and on_site is None and status in _PRE_ARRIVAL else None
     return {
         "type": "Feature",
         "id": eid,
@@ -276,8 +295,10 @@ def _event(eid, lon, lat, title, status, cls, priority, category, reported_at, g
             "category": category,
             "reported_at": reported_at,
             "grid_id": grid_id,
-            "open": status not in _TERMINAL,
+            "open": is_open,
             "drill": drill_id is not None,
+            "hdue": hdue,
+            "adue": adue,
         },
     }
 
@@ -285,7 +306,7 @@ def _event(eid, lon, lat, title, status, cls, priority, category, reported_at, g
 def event_feature(row: sqlite3.Row | tuple) -> dict:
     """One event as a point feature from a row of ``_EVENT_COLS`` (title is raw text: the
     page renders it with textContent only)."""
-    return _event(*tuple(row)[:12])
+    return _event(*tuple(row)[:_N_EVENT_COLS])
 
 
 def _event_sort_key(f: dict) -> tuple:
@@ -517,6 +538,8 @@ LAYERS: list[Layer] = [
             "dimWhen": {"prop": "open", "equals": False,
                         "style": {"fillOpacity": 0.22, "opacity": 0.35, "weight": 0.8, "radius": 3.5,
                                   "colorFromFill": True}},
+            "dueRing": {"overdue": {"color": "#ff6e76", "weight": 3, "opacity": 1},
+                        "soon": {"color": "#fddd60", "weight": 2.5, "opacity": 1}},
             "drill": {"dashArray": "2 2", "color": "#ffffff"},
         },
     ),

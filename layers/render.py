@@ -85,6 +85,7 @@ I18N = {
     "zh": {
         "lon": "经度", "lat": "纬度", "layers": "图层", "legend": "图例",
         "gridLegend": "网格未结事件数", "eventLegend": "事件类型", "closed": "已办结（淡色）",
+        "overdue": "超时（红圈）", "soon": "临期2小时内（黄圈）",
         "drill": "演练 DRILL", "grid": "网格", "street": "街道", "community": "社区",
         "open": "未结事件", "status": "状态", "class": "类型", "priority": "等级",
         "category": "类别", "reported": "上报时间", "eventNo": "事件编号", "staff": "网格长",
@@ -103,6 +104,7 @@ I18N = {
     "en": {
         "lon": "Lon", "lat": "Lat", "layers": "Layers", "legend": "Legend",
         "gridLegend": "Open events per grid", "eventLegend": "Event class", "closed": "Closed (dim)",
+        "overdue": "Overdue (red ring)", "soon": "Due within 2 h (yellow ring)",
         "drill": "DRILL 演练", "grid": "Grid", "street": "Street", "community": "Community",
         "open": "Open events", "status": "Status", "class": "Class", "priority": "Level",
         "category": "Category", "reported": "Reported", "eventNo": "Event no.", "staff": "Grid leader",

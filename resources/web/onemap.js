@@ -89,6 +89,10 @@
       if (o.colorFromFill) { o.color = o.fillColor; }
     }
     delete o.colorFromFill;
+    if (s.dueRing && p.open) {               // overdue / soon-due events stand out with a ring
+      var due = dueState(p);
+      if (due && s.dueRing[due]) { extend(o, s.dueRing[due]); }
+    }
     if (s.drill && p.drill) { extend(o, s.drill); }
     if (s.selected && lc.key === 'grids' && selectedGrid !== null && fid(f) === selectedGrid) { extend(o, s.selected); }
     if (lc.kind === 'points') {
@@ -193,6 +197,15 @@
       var e = layers[k];
       if (e.cfg.kind === 'points') { e.group.eachLayer(function (l) { e.group.resetStyle(l); }); }
     });
+  }
+  // clock state from the deadlines carried as epoch ms (hdue: handling, adue: arrival while nobody
+  // is on site); evaluated in the page so the rings follow the clock without new data
+  var SOON_MS = 2 * 3600 * 1000;
+  function dueState(p) {
+    var now = Date.now();
+    if ((p.hdue && p.hdue < now) || (p.adue && p.adue < now)) { return 'overdue'; }
+    if (p.hdue && p.hdue - now < SOON_MS) { return 'soon'; }
+    return null;
   }
   function onZoomEnd() {
     var f = zoomFactorFor(map.getZoom());
@@ -333,6 +346,12 @@
           var it = el('div', 'om-legend-item'), dot = el('span', 'om-dot om-dot-dim');
           it.appendChild(dot); it.appendChild(el('span', null, I.closed));
           d.appendChild(it);
+          [['#ff6e76', I.overdue], ['#fddd60', I.soon]].forEach(function (r) {
+            var ring = el('div', 'om-legend-item'), o = el('span', 'om-dot');
+            o.style.background = 'transparent'; o.style.border = '2px solid ' + r[0];
+            ring.appendChild(o); ring.appendChild(el('span', null, r[1]));
+            d.appendChild(ring);
+          });
         }
         return d;
       }
@@ -394,6 +413,7 @@
         className: cfg.tiles.invert ? 'om-tiles-inverted' : '', maxZoom: 19, attribution: ''
       }).addTo(map);
     }
+    setInterval(restylePoints, 30000);   // due rings follow the clock
     (cfg.layers || []).forEach(function (lc) {
       var t1 = performance.now();
       buildLayer(lc, cfg.data ? cfg.data[lc.key] : null);
