@@ -325,3 +325,18 @@ def test_layers_package_is_qt_free():
     )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_event_deadlines_for_due_rings(replica, conn):
+    """Open events carry their running deadlines (epoch ms) so the page can ring overdue ones."""
+    with replica.write("events") as c:
+        c.execute("UPDATE events SET handle_due_at = '2026-01-01T09:00:00+08:00', "
+                  "arrival_due_at = '2026-01-01T08:10:00+08:00' WHERE id IN (1, 3, 6)")
+        c.execute("UPDATE events SET on_site_at = '2026-01-01T08:05:00+08:00' WHERE id = 6")
+    feats = {f["id"]: f["properties"] for f in command.events_features(conn, now=NOW)["features"]}
+    overdue_ms = int(dt.datetime(2026, 1, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)
+    assert feats[1]["hdue"] == overdue_ms and feats[1]["adue"] is not None  # open, nobody on site yet
+    assert feats[3]["hdue"] is None and feats[3]["adue"] is None  # closed: no clock runs
+    assert feats[6]["hdue"] == overdue_ms and feats[6]["adue"] is None  # someone is on site
+    style = command.LAYER_BY_KEY["events"].style
+    assert set(style["dueRing"]) == {"overdue", "soon"}
