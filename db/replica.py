@@ -197,6 +197,7 @@ class Replica:
         """Checkpoint the WAL into the main file (so a copied .db is complete) and close."""
         with self._lock:
             try:
+                self._writer.execute("PRAGMA optimize")  # refresh planner statistics where stale
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 self._writer.close()
