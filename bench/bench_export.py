@@ -45,7 +45,8 @@ def mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
-def time_export(db: Path, fmt: str, out: Path, repeat: int, **kw) -> tuple[float, object]:
+def time_export(db: Path, fmt: str, out: Path, repeat: int, **kw) -> tuple[float, float, object]:
+    """(median, fastest) wall time of ``repeat`` runs, and the last run's result."""
     from db.export import export
 
     times, res = [], None
@@ -53,7 +54,7 @@ def time_export(db: Path, fmt: str, out: Path, repeat: int, **kw) -> tuple[float
         t0 = time.perf_counter()
         res = export(db, fmt, out, **kw)
         times.append(time.perf_counter() - t0)
-    return median(times), res
+    return median(times), min(times), res
 
 
 def peak_rss(db: Path, fmt: str, out: Path, layer=None) -> tuple[int, int]:
@@ -111,15 +112,15 @@ def main() -> None:
     rows: list[tuple[str, str, str]] = []
     try:
         gp = tmp / "demo.gpkg"
-        t, res = time_export(db, "gpkg", gp, args.repeat)
+        t, fastest, res = time_export(db, "gpkg", gp, args.repeat)
         rows.append(
             (
                 f"GeoPackage export, 100k replica, all 8 layers ({res.total:,} features), median of {args.repeat}",
-                f"{t:.2f} s, {mib(gp.stat().st_size)}",
+                f"{t:.2f} s (fastest {fastest:.2f} s), {mib(gp.stat().st_size)}",
                 "≤ 5 s",
             )
         )
-        t_nort, _ = time_export(db, "gpkg", tmp / "nort.gpkg", args.repeat, rtree=False)
+        t_nort, _, _ = time_export(db, "gpkg", tmp / "nort.gpkg", args.repeat, rtree=False)
         rows.append(("GeoPackage export without the R-tree index", f"{t_nort:.2f} s", "report"))
         one, bulk = bench_rtree()
         rows.append(
@@ -129,7 +130,7 @@ def main() -> None:
                 "report",
             )
         )
-        t_ev, _ = time_export(db, "gpkg", tmp / "ev.gpkg", args.repeat, layer="events")
+        t_ev, _, _ = time_export(db, "gpkg", tmp / "ev.gpkg", args.repeat, layer="events")
         rows.append(
             (
                 f"GeoPackage, events layer only ({n_events:,})",
@@ -146,7 +147,7 @@ def main() -> None:
             ("geojson", "streets", "s.geojson"),
         ]:
             out = tmp / name
-            t, res = time_export(db, fmt, out, args.repeat, layer=layer)
+            t, _, res = time_export(db, fmt, out, args.repeat, layer=layer)
             n = res.counts[layer]
             rate = f", {n / t:,.0f} rows/s" if n > 10_000 else ""
             rows.append((f"{fmt} {layer} ({n:,})", f"{t:.2f} s{rate}, {mib(out.stat().st_size)}", "report"))
@@ -159,35 +160,28 @@ def main() -> None:
                     "streaming",
                 )
             )
-        # the command line, end to end (Python start, replica open, export, summary)
-        t0 = time.perf_counter()
-        r = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "main.py"),
-                "--db",
-                str(db),
-                "export",
-                "--format",
-                "gpkg",
-                "--out",
-                str(tmp / "cli.gpkg"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        t_cli = time.perf_counter() - t0
-        assert r.returncode == 0, r.stderr
+        # the command line, end to end (Python start, replica open, export, summary): median of 3
+        cli_times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                [sys.executable, str(ROOT / "main.py"), "--db", str(db), "export", "--format", "gpkg", "--out",
+                 str(tmp / "cli.gpkg")],
+                capture_output=True,
+                text=True,
+            )  # fmt: skip
+            cli_times.append(time.perf_counter() - t0)
+            assert r.returncode == 0, r.stderr
         rows.append(
             (
-                "`onemap --db demo.db export --format gpkg --out demo.gpkg`, wall clock",
-                f"{t_cli:.2f} s",
+                "`onemap --db demo.db export --format gpkg --out demo.gpkg`, wall clock, median of 3",
+                f"{median(cli_times):.2f} s (fastest {min(cli_times):.2f} s)",
                 "≤ 5 s",
             )
         )
         if args.with_1m:
             big = demo_replica(1_000_000)
-            t, res = time_export(big, "gpkg", tmp / "1m.gpkg", 1)
+            t, _, res = time_export(big, "gpkg", tmp / "1m.gpkg", 1)
             rows.append(
                 (
                     f"GeoPackage export, 1M replica ({res.total:,} features)",
