@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from app import timeutil
 from app.panel_data import ACTION_LABELS, TARGET_KIND_LABELS, WHISTLE_LEVEL_LABELS, WHISTLE_LEVELS
+from widgets.intake_common import plain as plain_label
 
 CONFIRM_KEYS = ("Ctrl+Return", "Ctrl+Enter")
 TargetRole = Qt.ItemDataRole.UserRole
@@ -46,15 +46,6 @@ _EN_TAIL = re.compile(r"\s*[A-Za-z][A-Za-z '’-]*(?:#\d+)?\s*$")
 def zh_only(text: str) -> str:
     """The Chinese part of a bilingual message ('类别默认部门 category default department')."""
     return _EN_TAIL.sub("", text or "").strip() or text
-
-
-def plain_label(text: str = "", name: str | None = None, *, wrap: bool = True) -> QLabel:
-    lab = QLabel(text)
-    lab.setTextFormat(Qt.TextFormat.PlainText)
-    lab.setWordWrap(wrap)
-    if name:
-        lab.setObjectName(name)
-    return lab
 
 
 class _ListKeys(QObject):

@@ -12,25 +12,21 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from PySide6.QtCore import QDateTime, Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QDateTime, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateTimeEdit,
-    QDialog,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app import timeutil
-from widgets.intake_common import CancellableTask, MessageLine, human_error, plain
+from widgets.intake_common import TaskDialog, human_error, labelled_form, plain
 
 FORMATS: dict[str, tuple[str, str]] = {  # code → (label, file suffix)
     "geojson": ("GeoJSON（地图软件）", ".geojson"),
@@ -48,7 +44,7 @@ LAYER_LABELS: dict[str, str] = {
     "roads": "道路",
     "devices": "感知设备",
 }
-BAR_MAX = 1000
+BAR_MAX = TaskDialog.BAR_MAX
 DT_FORMAT = "yyyy-MM-dd HH:mm"
 
 
@@ -58,7 +54,7 @@ def _export(replica, fmt, out, *, progress, cancel, **kwargs):
     return export(replica, fmt, out, progress=progress, cancel=cancel, **kwargs)
 
 
-class ExportDialog(QDialog):
+class ExportDialog(TaskDialog):
     """``exported(result)`` after a finished export."""
 
     exported = Signal(object)
@@ -75,13 +71,7 @@ class ExportDialog(QDialog):
         self.result = None
         self.error: BaseException | None = None
         self._layers = LAYERS
-        self._close_when_done = False
         self._out_dir = Path(out_dir) if out_dir else Path.home()
-        self.task = CancellableTask(self)
-        self.task.progress.connect(self._on_progress)
-        self.task.succeeded.connect(self._on_result)
-        self.task.failed.connect(self._on_error)
-        self.task.finished.connect(self._on_finished)
 
         self.fmt = QComboBox(self)
         self.fmt.setObjectName("exportFormat")
@@ -141,9 +131,7 @@ class ExportDialog(QDialog):
         out_row.addWidget(self.out, 1)
         out_row.addWidget(self.browse)
 
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        form.setHorizontalSpacing(10)
+        form = labelled_form()
         form.addRow(plain("格式", wrap=False), self.fmt)
         form.addRow(plain("图层", wrap=False), self.layer)
         form.addRow(plain("上报时间", wrap=False), period)
@@ -152,30 +140,8 @@ class ExportDialog(QDialog):
         form.addRow(plain("", wrap=False), self.personal)
         form.addRow(plain("输出文件", wrap=False), out_row)
 
-        self.bar = QProgressBar(self)
-        self.bar.setObjectName("exportProgress")
-        self.bar.setRange(0, BAR_MAX)
-        self.progress_text = plain("", "progressText")
-        self.message = MessageLine(self)
-
-        self.start_button = QPushButton("开始导出  Ctrl+Enter", self)
-        self.start_button.setObjectName("ActionConfirm")
-        self.start_button.setAutoDefault(False)
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("取消", self)
-        self.cancel_button.setObjectName("exportCancelButton")
-        self.cancel_button.setProperty("kind", "danger")
-        self.cancel_button.setAutoDefault(False)
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("关闭  Esc", self)
-        self.close_button.setAutoDefault(False)
-        self.close_button.clicked.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.start_button)
+        self._progress_widgets("exportProgress")
+        buttons = self._task_buttons("开始导出  Ctrl+Enter", "exportCancelButton")
 
         lay = QVBoxLayout(self)
         lay.setSpacing(8)
@@ -189,8 +155,6 @@ class ExportDialog(QDialog):
         lay.addWidget(self.message)
         lay.addStretch(1)
         lay.addLayout(buttons)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self).activated.connect(self.start)
 
         self.fmt.currentIndexChanged.connect(self._on_format)
         self.layer.currentIndexChanged.connect(self._on_layer)
@@ -286,10 +250,6 @@ class ExportDialog(QDialog):
         }
 
     # -- running -------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.task.running
-
     def start(self) -> bool:
         if self.task.running:
             return False
@@ -310,27 +270,16 @@ class ExportDialog(QDialog):
         self.task.start(_export, self.replica, self.fmt.currentData(), out, session=self.session, **opts)
         return True
 
-    def cancel(self) -> None:
-        if self.task.running:
-            self.task.cancel()
-            self.cancel_button.setEnabled(False)
-            self.cancel_button.setText("正在取消…")
-
     def _set_running(self, on: bool) -> None:
         for w in (self.fmt, self.layer, self.out, self.browse, self.start_button, self.since_on, self.until_on,
                   self.since, self.until, self.scope, self.drills, self.personal):  # fmt: skip
             w.setEnabled(not on)
-        self.cancel_button.setEnabled(on)
-        self.cancel_button.setText("取消")
+        super()._set_running(on)
         if not on:  # back to what the form allows
             self.scope.setEnabled(not (self.session.role == "street" and self.session.scope))
             self.since.setEnabled(self.since_on.isChecked())
             self.until.setEnabled(self.until_on.isChecked())
             self._on_layer()
-
-    def _on_progress(self, fraction: float, text: str) -> None:
-        self.bar.setValue(int(max(0.0, min(1.0, fraction)) * BAR_MAX))
-        self.progress_text.setText(text)
 
     def _on_result(self, result) -> None:
         self.result = result
@@ -362,23 +311,3 @@ class ExportDialog(QDialog):
             self.message.say("error", f"导出条件有误：{human_error(exc)}")
         else:
             self.message.say("error", f"导出失败：{human_error(exc)}")
-
-    def _on_finished(self) -> None:
-        self._set_running(False)
-        if self._close_when_done:
-            self._close_when_done = False
-            super().reject()
-
-    def reject(self) -> None:
-        if self.task.running:
-            self._close_when_done = True
-            self.cancel()
-            return
-        super().reject()
-
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        if self.task.running:
-            event.ignore()
-            self.reject()
-            return
-        super().closeEvent(event)

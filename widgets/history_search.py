@@ -10,17 +10,14 @@ Selecting a result emits ``eventSelected(id)``: the console shows that event.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QDialog,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -28,7 +25,7 @@ from PySide6.QtWidgets import (
 from app import timeutil
 from app.intake_views import may_see_personal, search_history, search_mode
 from widgets.event_queue import plain_tooltip
-from widgets.intake_common import one_shot, plain
+from widgets.intake_common import RowsModel, fit_columns, one_shot, plain, row_table
 
 COLUMNS = [
     ("reported_at", "上报时间"),
@@ -46,32 +43,8 @@ MATCHED = {"phone": "联系电话", "description": "诉求内容", "address": "�
 IdRole = Qt.ItemDataRole.UserRole
 
 
-class HistoryModel(QAbstractTableModel):
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        self._rows: list[dict] = []
-
-    def set_rows(self, rows: list[dict]) -> None:
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def rows(self) -> list[dict]:
-        return list(self._rows)
-
-    def row_data(self, i: int) -> dict | None:
-        return self._rows[i] if 0 <= i < len(self._rows) else None
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][1]
-        return None
+class HistoryModel(RowsModel):
+    COLUMNS = COLUMNS
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -139,25 +112,10 @@ class HistorySearchDialog(QDialog):
         row.addWidget(self.button)
 
         self.model = HistoryModel(self)
-        self.table = QTableView(self)
-        self.table.setObjectName("historyTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 10)
-        hh = self.table.horizontalHeader()
-        hh.setHighlightSections(False)
-        em = self.fontMetrics().horizontalAdvance("中")
-        for key, w in (("reported_at", 10), ("status", 4.5), ("address", 14), ("reporter_name", 4.5),
-                       ("reporter_phone", 7.5), ("source", 6), ("matched", 4.5)):  # fmt: skip
-            hh.setSectionResizeMode(COL[key], QHeaderView.ResizeMode.Interactive)
-            hh.resizeSection(COL[key], int(w * em + 16))
-        hh.setSectionResizeMode(COL["title"], QHeaderView.ResizeMode.Stretch)
+        self.table = row_table(self, "historyTable", self.model)
+        widths = {"reported_at": 10, "status": 4.5, "address": 14, "reporter_name": 4.5, "reporter_phone": 7.5,
+                  "source": 6, "matched": 4.5}  # fmt: skip
+        fit_columns(self.table, self.fontMetrics(), {COL[k]: w for k, w in widths.items()}, COL["title"])
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.activated.connect(lambda _i: self._on_selection())
 

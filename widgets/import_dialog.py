@@ -13,27 +13,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLineEdit,
     QListWidget,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.intake_views import DATUMS, ENCODINGS, IMPORT_FORMATS, REASON_ZH, guess_format, import_summary
-from widgets.intake_common import CancellableTask, CountTile, MessageLine, human_error, plain
+from widgets.intake_common import CountTile, TaskDialog, human_error, labelled_form, plain
 
 FILE_FILTER = "数据文件 (*.csv *.txt *.json *.jsonl *.ndjson *.xml);;所有文件 (*)"
-BAR_MAX = 1000
+BAR_MAX = TaskDialog.BAR_MAX
 
 
 def _import(replica, path, fmt, *, encoding, datum, actor, progress, cancel):
@@ -43,12 +39,13 @@ def _import(replica, path, fmt, *, encoding, datum, actor, progress, cancel):
                        cancel=cancel)  # fmt: skip
 
 
-class ImportDialog(QDialog):
+class ImportDialog(TaskDialog):
     """``imported(result)`` after a run (complete or cancelled); ``openQuarantine()`` when the
     operator asks to see the held-back records."""
 
     imported = Signal(object)
     openQuarantine = Signal()
+    HOLD_TEXT_WHILE_CANCELLING = True
 
     def __init__(self, replica, actor: str, parent: QWidget | None = None, *, start_dir: str | None = None) -> None:
         super().__init__(parent)
@@ -60,12 +57,6 @@ class ImportDialog(QDialog):
         self.result = None
         self.error: BaseException | None = None
         self._start_dir = start_dir or str(Path.home())
-        self._close_when_done = False
-        self.task = CancellableTask(self)
-        self.task.progress.connect(self._on_progress)
-        self.task.succeeded.connect(self._on_result)
-        self.task.failed.connect(self._on_error)
-        self.task.finished.connect(self._on_finished)
 
         # -- the form --
         self.path = QLineEdit(self)
@@ -95,22 +86,16 @@ class ImportDialog(QDialog):
         row.setSpacing(6)
         row.addWidget(self.path, 1)
         row.addWidget(self.browse)
-        form = QFormLayout()
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        form.setHorizontalSpacing(10)
+        form = labelled_form()
         form.addRow(plain("文件", wrap=False), row)
         form.addRow(plain("格式", wrap=False), self.fmt)
         form.addRow(plain("编码", wrap=False), self.encoding)
         form.addRow(plain("坐标系", wrap=False), self.datum)
 
         # -- progress --
-        self.bar = QProgressBar(self)
-        self.bar.setObjectName("importProgress")
-        self.bar.setRange(0, BAR_MAX)
+        self._progress_widgets("importProgress")
         self.bar.setValue(0)
         self.bar.setFormat("%p%")
-        self.progress_text = plain("", "progressText")
-        self.message = MessageLine(self)
 
         # -- the result --
         self.tiles = {
@@ -144,25 +129,8 @@ class ImportDialog(QDialog):
         self.quarantine_button.setAutoDefault(False)
         self.quarantine_button.clicked.connect(self._open_quarantine)
         self.quarantine_button.hide()
-        self.start_button = QPushButton("开始导入  Ctrl+Enter", self)
-        self.start_button.setObjectName("ActionConfirm")
-        self.start_button.setAutoDefault(False)
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("取消", self)
-        self.cancel_button.setObjectName("importCancelButton")
-        self.cancel_button.setProperty("kind", "danger")
-        self.cancel_button.setAutoDefault(False)
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("关闭  Esc", self)
-        self.close_button.setAutoDefault(False)
-        self.close_button.clicked.connect(self.reject)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.quarantine_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.close_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.start_button)
+        buttons = self._task_buttons("开始导入  Ctrl+Enter", "importCancelButton")
+        buttons.insertWidget(0, self.quarantine_button)
 
         lay = QVBoxLayout(self)
         lay.setSpacing(8)
@@ -179,8 +147,6 @@ class ImportDialog(QDialog):
         self.spacer = QWidget(self)  # keeps the buttons at the bottom before there is a result
         lay.addWidget(self.spacer, 1)
         lay.addLayout(buttons)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), self).activated.connect(self.start)
         self.path.setFocus()
 
     # -- the form --------------------------------------------------------------------------------
@@ -218,10 +184,6 @@ class ImportDialog(QDialog):
             self.fmt.setCurrentIndex(self.fmt.findData(fmt))
 
     # -- running -----------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.task.running
-
     def start(self) -> bool:
         """Start the import in a worker. Returns False when the form is not ready or one runs."""
         if self.task.running:
@@ -252,22 +214,14 @@ class ImportDialog(QDialog):
         """取消: stop the running import at its next batch."""
         if not self.task.running:
             return
-        self.task.cancel()
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.setText("正在取消…")
+        super().cancel()
         self.progress_text.setText("正在取消：当前批次处理完即停止…")
 
     def _set_running(self, on: bool) -> None:
         for w in (self.path, self.browse, self.fmt, self.encoding, self.datum, self.start_button):
             w.setEnabled(not on)
-        self.cancel_button.setEnabled(on)
-        self.cancel_button.setText("取消")
+        super()._set_running(on)
         self.close_button.setText("关闭  Esc")
-
-    def _on_progress(self, fraction: float, text: str) -> None:
-        self.bar.setValue(int(max(0.0, min(1.0, fraction)) * BAR_MAX))
-        if not self.task.cancel_requested:
-            self.progress_text.setText(text)
 
     def _on_result(self, result) -> None:
         self.result = result
@@ -288,12 +242,6 @@ class ImportDialog(QDialog):
             self.message.say("warn", f"该文件正在导入中：{human_error(exc)}")
         else:
             self.message.say("error", f"导入失败：{type(exc).__name__}: {exc}")
-
-    def _on_finished(self) -> None:
-        self._set_running(False)
-        if self._close_when_done:
-            self._close_when_done = False
-            super().reject()
 
     def _show_result(self, r) -> None:
         cancelled = r.status == "cancelled"
@@ -344,18 +292,5 @@ class ImportDialog(QDialog):
         self.openQuarantine.emit()
 
     # -- closing -------------------------------------------------------------------------------------
-    def reject(self) -> None:
-        """Esc / 关闭: while an import runs, cancel it first and close once it has stopped."""
-        if self.task.running:
-            self._close_when_done = True
-            self.cancel()
-            self.close_button.setText("正在取消…")
-            return
-        super().reject()
-
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        if self.task.running:
-            event.ignore()
-            self.reject()
-            return
-        super().closeEvent(event)
+    def _closing(self) -> None:
+        self.close_button.setText("正在取消…")

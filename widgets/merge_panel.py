@@ -11,28 +11,28 @@ writes run in workers; the list refreshes when the replica changes.
 
 from __future__ import annotations
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from app import labels, timeutil
 from app.intake_views import accept_suggestion, load_suggestions, merge_check
-from widgets.intake_common import MessageLine, human_error, one_shot, plain
+from widgets.intake_common import (
+    MessageLine,
+    RowsModel,
+    debounce,
+    human_error,
+    one_shot,
+    plain,
+    row_table,
+    select_row,
+)
 
 COLUMNS = [
     ("event", "事件（较新）"),
@@ -48,11 +48,12 @@ COLUMNS = [
 IdRole = Qt.ItemDataRole.UserRole
 
 
-class MergeModel(QAbstractTableModel):
+class MergeModel(RowsModel):
+    COLUMNS = COLUMNS
+
     def __init__(self, session=None, parent=None) -> None:
         super().__init__(parent)
         self.session = session
-        self._rows: list[dict] = []
         self._checks: list = []
 
     def set_rows(self, rows: list[dict]) -> None:
@@ -61,25 +62,8 @@ class MergeModel(QAbstractTableModel):
         self._checks = [merge_check(r, self.session) for r in rows]
         self.endResetModel()
 
-    def row_data(self, i: int) -> dict | None:
-        return self._rows[i] if 0 <= i < len(self._rows) else None
-
     def check(self, i: int):
         return self._checks[i] if 0 <= i < len(self._checks) else None
-
-    def row_of(self, sid: int | None) -> int:
-        return next((i for i, r in enumerate(self._rows) if r["id"] == sid), -1)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][1]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -141,17 +125,8 @@ class MergeSuggestionsPanel(QWidget):
         self._busy = False
         self._selected: int | None = None
         self.model = MergeModel(service.session, self)
-        self.table = QTableView(self)
-        self.table.setObjectName("mergeTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
+        self.table = row_table(self, "mergeTable", self.model)
         hh = self.table.horizontalHeader()
-        hh.setHighlightSections(False)
         for c in range(len(COLUMNS)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -197,10 +172,7 @@ class MergeSuggestionsPanel(QWidget):
         lay.addWidget(self.status)
         self._update_buttons()
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(self.RELOAD_MS)
-        self._timer.timeout.connect(self.reload_now)
+        self._timer = debounce(self, self.RELOAD_MS, self.reload_now)
         if watcher is not None:
             watcher.changed.connect(self.reload)
         self.reload_now()
@@ -239,11 +211,7 @@ class MergeSuggestionsPanel(QWidget):
 
     # -- selection ----------------------------------------------------------------------------------
     def select(self, sid: int) -> bool:
-        row = self.model.row_of(sid)
-        if row < 0:
-            return False
-        self.table.selectRow(row)
-        return True
+        return select_row(self.table, self.model, sid)
 
     def selected(self) -> dict | None:
         rows = self.table.selectionModel().selectedRows()

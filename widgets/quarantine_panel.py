@@ -12,14 +12,7 @@ A second tab holds the merge suggestions (:class:`widgets.merge_panel.MergeSugge
 
 from __future__ import annotations
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,7 +23,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabBar,
-    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -50,7 +42,17 @@ from app.intake_views import (
     resolution_zh,
 )
 from widgets.event_queue import plain_tooltip
-from widgets.intake_common import MessageLine, human_error, one_shot, plain
+from widgets.intake_common import (
+    MessageLine,
+    RowsModel,
+    debounce,
+    fit_columns,
+    human_error,
+    one_shot,
+    plain,
+    row_table,
+    select_row,
+)
 
 COLUMNS = [
     ("id", "编号"),
@@ -82,12 +84,13 @@ STATUS_TINT = {"open": "#fddd60", "fixed": "#7fd6a4", "discarded": "#B9B8CE"}
 IdRole = Qt.ItemDataRole.UserRole
 
 
-class QuarantineModel(QAbstractTableModel):
+class QuarantineModel(RowsModel):
     """Quarantine rows (``app.intake_views.load_quarantine``); ``UserRole`` is the row id."""
+
+    COLUMNS = COLUMNS
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._rows: list[dict] = []
         self._brushes = {k: QBrush(QColor(v)) for k, v in STATUS_TINT.items()}
 
     def set_rows(self, rows: list[dict]) -> None:
@@ -96,29 +99,7 @@ class QuarantineModel(QAbstractTableModel):
             if rows:
                 self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
             return
-        self.beginResetModel()
-        self._rows = list(rows)
-        self.endResetModel()
-
-    def rows(self) -> list[dict]:
-        return list(self._rows)
-
-    def row_data(self, i: int) -> dict | None:
-        return self._rows[i] if 0 <= i < len(self._rows) else None
-
-    def row_of(self, qid: int | None) -> int:
-        return next((i for i, r in enumerate(self._rows) if r["id"] == qid), -1)
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][1]
-        return None
+        super().set_rows(rows)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -373,25 +354,9 @@ class QuarantinePanel(QWidget):
         self.status_tabs.currentChanged.connect(self._on_status_tab)
 
         self.model = QuarantineModel(self)
-        self.table = QTableView(self)
-        self.table.setObjectName("quarantineTable")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.verticalHeader().setVisible(False)
-        vh = self.table.verticalHeader()
-        vh.setDefaultSectionSize(self.fontMetrics().height() + 10)
-        hh = self.table.horizontalHeader()
-        hh.setHighlightSections(False)
-        em = self.fontMetrics().horizontalAdvance("中")
-        for key, w in (("id", 3.5), ("file", 9), ("line", 2.5), ("reason", 13), ("status", 4)):
-            hh.setSectionResizeMode(COL[key], QHeaderView.ResizeMode.Interactive)
-            hh.resizeSection(COL[key], int(w * em + 16))
-        hh.setSectionResizeMode(COL["raw"], QHeaderView.ResizeMode.Stretch)
+        self.table = row_table(self, "quarantineTable", self.model)
+        widths = {"id": 3.5, "file": 9, "line": 2.5, "reason": 13, "status": 4}
+        fit_columns(self.table, self.fontMetrics(), {COL[k]: w for k, w in widths.items()}, COL["raw"])
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.status_label = plain("", "dialogHint", wrap=False)
 
@@ -430,10 +395,7 @@ class QuarantinePanel(QWidget):
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.tabs)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(self.RELOAD_MS)
-        self._timer.timeout.connect(self.reload_now)
+        self._timer = debounce(self, self.RELOAD_MS, self.reload_now)
         if watcher is not None:
             watcher.changed.connect(self.reload)
         self.reload_now()
@@ -506,11 +468,7 @@ class QuarantinePanel(QWidget):
 
     # -- selection ----------------------------------------------------------------------------------
     def select(self, qid: int) -> bool:
-        row = self.model.row_of(qid)
-        if row < 0:
-            return False
-        self.table.selectRow(row)
-        return True
+        return select_row(self.table, self.model, qid)
 
     def _on_selection(self, *_a) -> None:
         rows = self.table.selectionModel().selectedRows()
