@@ -13,6 +13,7 @@ the queue's bulk dispatch opens ``BulkDispatchDialog``; new emergency events sou
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import timeutil
+from app.linkage import linkage_stats
 from app.services import EventService
 from app.state import AppState
 from db.replica import Replica
@@ -169,6 +171,12 @@ class MainWindow(QMainWindow):
         lay.addWidget(split, 1)
         self.setCentralWidget(central)
         self.statusBar().showMessage(f"副本 {replica.path}")
+        self.linkage_label = _plain("", "LinkageReadout")
+        self.statusBar().addPermanentWidget(self.linkage_label)
+        self._linkage_timer = QTimer(self)  # at most one recount every 5 s
+        self._linkage_timer.setSingleShot(True)
+        self._linkage_timer.setInterval(5000)
+        self._linkage_timer.timeout.connect(self.update_linkage)
 
         # bindings: views → state → views
         self.queue.eventSelected.connect(state.select_event)
@@ -183,6 +191,7 @@ class MainWindow(QMainWindow):
         self.queue.historySearchRequested.connect(self.open_history)
         self.alerter.newEmergencies.connect(self._on_new_emergencies)
         self.header.mark_fresh()
+        self.update_linkage()
         self.reload_map()
 
     def _panel(self, title: str, body: QWidget) -> QWidget:
@@ -238,9 +247,22 @@ class MainWindow(QMainWindow):
         return self._map_loaded
 
     # -- live refresh -------------------------------------------------------------------------
+    def update_linkage(self) -> None:
+        """联动处置率 over the last 30 days (whistled events, drills excluded), in the status bar."""
+        since = timeutil.to_iso(timeutil.now() - dt.timedelta(days=30))
+        conn = self.replica.reader()
+        try:
+            s = linkage_stats(conn, since=since, street=self.state.session.street_scope)
+        finally:
+            conn.close()
+        rate = "—（近30天无吹哨）" if s.rate is None else f"{s.rate:.0%}（{s.linked}/{s.whistled}）"
+        self.linkage_label.setText(f"联动处置率·近30天 {rate} · 迟到报到 {s.late_check_ins}")
+
     def _on_replica_changed(self) -> None:
         # the queue panel listens to the same watcher and reloads itself
         self.header.mark_fresh()
+        if not self._linkage_timer.isActive():
+            self._linkage_timer.start()
         self._push_map_delta()
         if not self._own_commit:  # the panel has just reloaded after its own write
             self.detail.refresh()
