@@ -258,7 +258,7 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
     handle = np.where(deferred, handle + (resume_at - defer_at), handle)
     # whistles: the grid worker on site summons departments, who must check in within 30 minutes
     whistle_cat = np.array([leaves[i]["code"].startswith(WHISTLE_PREFIXES) for i in cat_idx])
-    whistled = ~rejected & ~merged & (rng.random(m) < np.where(whistle_cat | emerg, 0.3, 0.006))
+    whistled = ~rejected & ~merged & (rng.random(m) < np.where(whistle_cat | emerg, 0.08, 0.002))
     blown = arrive + 120 + rng.integers(0, 240, m)
     n_depts = rng.integers(1, 4, m)
     checkin = blown[:, None] + lognormal(rng, 14 * 60, 0.55, m * 3).reshape(m, 3).astype(np.int64)
@@ -269,7 +269,7 @@ def _chunk(ctx, rep, first_id, rng, prng, leaves, cat_p, grid_p, until_s):  # no
     final_handle = np.where(rework, rework_handle, handle)
     verify = final_handle + lognormal(rng, 3 * 3600, 0.8, m).astype(np.int64)
     close = verify + lognormal(rng, 3600, 0.8, m).astype(np.int64)
-    stuck = (rng.random(m) < 0.003) & ~rejected & ~merged
+    stuck = (rng.random(m) < 0.0015) & ~rejected & ~merged
     stuck_stage = rng.integers(0, 3, m)  # stays dispatched / acknowledged / on site
 
     satisfaction = np.where(rng.random(m) < 0.6, rng.choice([1, 2, 3, 4, 5], m, p=[0.02, 0.02, 0.05, 0.26, 0.65]), 0)
