@@ -71,6 +71,40 @@ ACTION_LABELS_ZH: dict[str, str] = {
     "imported": "导入",
 }
 
+ACTION_LABELS_EN: dict[str, str] = {
+    "report": "Report",
+    "accept": "Accept",
+    "reject": "Reject",
+    "merge": "Merge",
+    "dispatch": "Dispatch",
+    "return": "Return",
+    "acknowledge": "Acknowledge",
+    "arrive": "On site",
+    "defer": "Defer",
+    "resume": "Resume",
+    "handle": "Handled",
+    "verify": "Verify",
+    "rework": "Rework",
+    "close": "Close",
+    "whistle": "Whistle",
+    "close_whistle": "End whistle",
+    "check_in": "Dept check-in",
+    "supervise": "Supervise",
+    "extend": "Extend",
+    "note": "Note",
+    "evaluate": "Evaluate",
+    "imported": "Imported",
+}
+
+
+def action_label(action: str, lang: str = "zh") -> str:
+    """The display label of ``action`` ('zh' or 'en'); an unknown action is shown as itself."""
+    if lang == "en":
+        return ACTION_LABELS_EN.get(action, action)
+    if action == "close_whistle":
+        return "结束吹哨"
+    return ACTION_LABELS_ZH.get(action, action)
+
 
 class IllegalTransition(ValueError):
     """An action that the lifecycle does not allow from the current state."""

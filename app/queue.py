@@ -441,21 +441,26 @@ def clocks_state(cs: list[Clock], now: str | dt.datetime | None = None) -> str:
 
 
 _CLOCK_PREFIX = {"response": "响应", "arrival": "到场", "handle": ""}
+_CLOCK_PREFIX_EN = {"response": "Response ", "arrival": "Arrival ", "handle": ""}
 
 
-def clocks_text(cs: list[Clock], now: str | dt.datetime | None = None) -> str:
+def clocks_text(cs: list[Clock], now: str | dt.datetime | None = None, lang: str = "zh") -> str:
     """``deadline_text`` for clocks already computed with ``clocks(row)``."""
+    en = lang == "en"
     clock = pick_clock(cs, now)
     if clock is None:
         return "—"
-    prefix = _CLOCK_PREFIX.get(clock.kind, "")
+    prefix = (_CLOCK_PREFIX_EN if en else _CLOCK_PREFIX).get(clock.kind, "")
     if clock.running:
-        return prefix + countdown_text(clock.due, now)
+        return prefix + countdown_text(clock.due, now, lang)
     ref = clock.stopped_at or clock.suspended_at
     if clock.suspended_at is not None and clock.stopped_at is None:
-        return "缓办 " + prefix + countdown_text(clock.due, ref)  # frozen while suspended
+        # frozen while suspended
+        return ("Deferred " if en else "缓办 ") + prefix + countdown_text(clock.due, ref, lang)
     if clock.due < ref:
-        return prefix + countdown_text(clock.due, ref)  # frozen: how late it stopped
+        return prefix + countdown_text(clock.due, ref, lang)  # frozen: how late it stopped
+    if en:
+        return {"response": "Responded in time", "arrival": "Arrived in time"}.get(clock.kind, "Handled in time")
     return {"response": "已按时响应", "arrival": "已按时到场"}.get(clock.kind, "按时处置")
 
 
@@ -470,28 +475,31 @@ def due_state(row: dict, now: str | dt.datetime | None = None) -> str:
     return clocks_state(clocks(row, now), now)
 
 
-def deadline_text(row: dict, now: str | dt.datetime | None = None) -> str:
+def deadline_text(row: dict, now: str | dt.datetime | None = None, lang: str = "zh") -> str:
     """The queue's 时限/倒计时 cell: the countdown of ``pick_clock``, prefixed 响应/到场 for
     those clocks: '剩余 1:23:05', '到场超时 0:03:01', '缓办 剩余 5:00:00' (frozen while
     deferred), '超时 1:00:00' (frozen: handled late), '按时处置', or '—' without deadlines."""
-    return clocks_text(clocks(row, now), now)
+    return clocks_text(clocks(row, now), now, lang)
 
 
-def _hms(seconds: int) -> str:
+def _hms(seconds: int, lang: str = "zh") -> str:
     days, rem = divmod(seconds, 86400)
     h, rem = divmod(rem, 3600)
     m, s = divmod(rem, 60)
     if days:
-        return f"{days}天{h:02d}:{m:02d}:{s:02d}"
+        return f"{days}{'d ' if lang == 'en' else '天'}{h:02d}:{m:02d}:{s:02d}"
     return f"{h}:{m:02d}:{s:02d}"
 
 
-def countdown_text(due: str | dt.datetime | None, now: str | dt.datetime | None = None) -> str:
-    """'剩余 1:23:05' before ``due``, '超时 2:10:00' after it; beyond a day '剩余 2天03:00:00'."""
+def countdown_text(due: str | dt.datetime | None, now: str | dt.datetime | None = None, lang: str = "zh") -> str:
+    """'剩余 1:23:05' before ``due``, '超时 2:10:00' after it; beyond a day '剩余 2天03:00:00'.
+    In English: 'left 1:23:05' / 'overdue 2:10:00' / 'left 2d 03:00:00'."""
     d = _dt(due)
     if d is None:
         return ""
     secs = math.floor((d - _now_dt(now)).total_seconds())
+    if lang == "en":
+        return f"left {_hms(secs, lang)}" if secs >= 0 else f"overdue {_hms(-secs, lang)}"
     if secs >= 0:
         return f"剩余 {_hms(secs)}"
     return f"超时 {_hms(-secs)}"

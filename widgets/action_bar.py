@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QGridLayout, QPushButton, QWidget
 
-from app.lifecycle import TRANSITIONS
+from app.lifecycle import TRANSITIONS, action_label
 
 # action -> key (shown on the button). Keep in step with the table in the module docs / report.
 SHORTCUTS: dict[str, str] = {
@@ -56,9 +56,10 @@ class ActionBar(QWidget):
 
     triggered = Signal(str)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
         self.setObjectName("ActionBar")
+        self._lang = lang
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setHorizontalSpacing(6)
@@ -83,14 +84,23 @@ class ActionBar(QWidget):
         self._states = {s.action: s for s in states}
         for i, s in enumerate(states):
             key = SHORTCUTS.get(s.action)
-            text = f"{key} {s.label}" if key else s.label
+            en = self._lang == "en"
+            name = action_label(s.action, "en") if en else s.label
+            text = f"{key} {name}" if key else name
             b = QPushButton(text, self)
             b.setObjectName(f"action_{s.action}")
             b.setProperty("kind", button_kind(s.action))
             b.setAutoDefault(False)
             b.setFocusPolicy(Qt.FocusPolicy.TabFocus)
             b.setEnabled(s.allowed)
-            if s.allowed:
+            if en:
+                if s.allowed:
+                    tip = f"{name} (shortcut {key})" if key else name
+                    if s.needs_reason:
+                        tip += ": a reason/text is required"
+                else:
+                    tip = f"Not permitted: {s.reason}"
+            elif s.allowed:
                 tip = f"{s.label}（快捷键 {key}）" if key else s.label
                 if s.needs_reason:
                     tip += "：须填写理由/内容"

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 
 from app import labels, panel_data, timeutil
 from app.access import AccessDenied
-from app.lifecycle import IllegalTransition
+from app.lifecycle import IllegalTransition, action_label
 from app.queue import countdown_text
 from app.services import EventService
 from db import event_ops
@@ -68,6 +68,12 @@ FIELDS = (
 PRIORITY_TINTS = {1: "#ff6e76", 2: "#ff8a45", 3: "#fddd60", 4: "#4992ff"}
 STATE_COLOURS = {"overdue": "#ff6e76", "soon": "#fddd60", "ok": "#d3d6dd", "done": "#7fd6a4"}
 CLOCK_LABELS = {"response": "响应时限", "arrival": "到场时限（10分钟）", "handle": "办结时限"}
+CLOCK_LABELS_EN = {"response": "Response", "arrival": "Arrival (10 min)", "handle": "Handling"}
+
+
+def tr(zh: str, en: str, lang: str) -> str:
+    """``en`` for an English session, else ``zh``."""
+    return en if lang == "en" else zh
 EXPORT_KEY = "P"
 MINIMAP_RADIUS_M = 450.0
 
@@ -124,9 +130,10 @@ class ClockPanel(QFrame):
     """The event's SLA clocks (``app.clocks.sla_state``) with a live countdown: one row per
     clock — name | countdown or outcome (coloured: overdue red, due within 2 h yellow) | due."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
         self.setObjectName("ClockPanel")
+        self._lang = lang
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(8, 5, 8, 5)
         self.grid.setHorizontalSpacing(12)
@@ -134,7 +141,7 @@ class ClockPanel(QFrame):
         self.grid.setColumnStretch(1, 1)
         self.rows: dict[str, tuple[QLabel, QLabel, QLabel]] = {}
         for i, kind in enumerate(("response", "arrival", "handle")):
-            name = plain_label(CLOCK_LABELS[kind], wrap=False)
+            name = plain_label((CLOCK_LABELS_EN if lang == "en" else CLOCK_LABELS)[kind], wrap=False)
             value = plain_label("", f"clock_{kind}", wrap=False)
             value.setProperty("clock", True)
             due = plain_label("", f"due_{kind}", wrap=False)
@@ -156,42 +163,59 @@ class ClockPanel(QFrame):
                 continue
             shown += 1
             left = c["remaining_s"]
+            en = self._lang == "en"
             if c["running"]:
-                text, state = countdown_text(c["due"], now), c["state"]
+                text, state = countdown_text(c["due"], now, self._lang), c["state"]
+            elif c["suspended"] and en:
+                text = "Paused (deferred) · " + (f"left {_hms(left, 'en')}" if left >= 0 else f"overdue {_hms(-left, 'en')}")
+                state = "overdue" if left < 0 else "ok"
             elif c["suspended"]:
                 text = "缓办暂停 · " + (f"剩余 {_hms(left)}" if left >= 0 else f"超时 {_hms(-left)}")
                 state = "overdue" if left < 0 else "ok"
             elif left < 0:
-                text, state = f"超时完成 +{_hms(-left)}", "overdue"
+                text = f"Completed late +{_hms(-left, 'en')}" if en else f"超时完成 +{_hms(-left)}"
+                state = "overdue"
             else:
-                text, state = "按时完成", "done"
+                text, state = tr("按时完成", "Completed in time", self._lang), "done"
             value.setText(text)
             value.setStyleSheet(f"color: {STATE_COLOURS[state]};" + ("font-weight: bold;" if state == "overdue" else ""))
             value.setProperty("state", state)
-            due_label.setText(f"时限 {_ts(c['due'])[:-3]}")
-            tip = f"{CLOCK_LABELS[kind]} {c['due'][:19].replace('T', ' ')}"
+            due_label.setText(tr("时限 ", "Due ", self._lang) + f"{_ts(c['due'])[:-3]}")
+            tip = f"{(CLOCK_LABELS_EN if en else CLOCK_LABELS)[kind]} {c['due'][:19].replace('T', ' ')}"
             if c.get("stopped_at"):
-                tip += f"\n完成于 {c['stopped_at'][:19].replace('T', ' ')}"
+                tip += tr("\n完成于 ", "\nCompleted ", self._lang) + f"{c['stopped_at'][:19].replace('T', ' ')}"
             value.setToolTip(tip)
             due_label.setToolTip(tip)
         self.state = sla.get("state", "ok") if sla else "ok"
         self.setVisible(shown > 0)
 
 
-def _empty_text() -> str:
+def _empty_text(lang: str = "zh") -> str:
     """The empty state: what the panel shows and the keyboard map (static text, rich text is safe)."""
-    keys = [(SHORTCUTS[a], panel_data.ACTION_LABELS[a]) for a in (
+    en = lang == "en"
+    keys = [(SHORTCUTS[a], action_label(a, "en") if en else panel_data.ACTION_LABELS[a]) for a in (
         "accept", "dispatch", "acknowledge", "arrive", "handle", "verify", "close", "return", "reject", "rework",
         "defer", "resume", "merge", "whistle", "close_whistle", "check_in", "supervise", "extend", "evaluate", "note",
     )]  # fmt: skip
-    keys += [(EXPORT_KEY, "导出档案（一哨一档）"), ("Ctrl+D", "批量派遣（队列多选）"),
-             ("Ctrl+J", "交接班记录"), ("Ctrl+M", "提示音 开/关")]  # fmt: skip
+    if en:
+        keys += [(EXPORT_KEY, "Export dossier"), ("Ctrl+D", "Bulk dispatch (queue multi-select)"),
+                 ("Ctrl+J", "Shift handover"), ("Ctrl+M", "Sound on/off")]  # fmt: skip
+    else:
+        keys += [(EXPORT_KEY, "导出档案（一哨一档）"), ("Ctrl+D", "批量派遣（队列多选）"),
+                 ("Ctrl+J", "交接班记录"), ("Ctrl+M", "提示音 开/关")]  # fmt: skip
     cell = "<td style='color:#00E4FF; font-weight:bold; padding:2px 8px 2px 12px'>{}</td><td style='padding:2px 18px 2px 0'>{}</td>"
     half = (len(keys) + 1) // 2
     rows = []
     for i in range(half):
         right = keys[half + i] if half + i < len(keys) else ("", "")
         rows.append("<tr>" + cell.format(*keys[i]) + cell.format(*right) + "</tr>")
+    if en:
+        return (
+            "<p>Pick an event in the queue on the left (↑↓ to move) or on the map; this panel shows its"
+            " deadline countdowns, handling timeline, dispatch and whistle check-in records, and a location mini map.</p>"
+            "<p>Keyboard: a key opens the action form, <b>Ctrl+Enter</b> confirms, <b>Esc</b> cancels.</p>"
+            f"<table cellspacing='0'>{''.join(rows)}</table>"
+        )
     return (
         "<p>在左侧队列（↑↓ 选择）或地图上点选事件，这里显示时限倒计时、处置时间线、派遣与吹哨报到记录、位置小地图。</p>"
         "<p>键盘操作：按键打开操作表单，<b>Ctrl+Enter</b> 确认，<b>Esc</b> 取消。</p>"
@@ -208,11 +232,12 @@ def _signature(b: panel_data.DetailBundle) -> tuple:
     return b.event["id"], b.version, len(b.log), whistles
 
 
-def _hms(seconds: int) -> str:
+def _hms(seconds: int, lang: str = "zh") -> str:
     days, rem = divmod(int(seconds), 86400)
     h, rem = divmod(rem, 3600)
     m, s = divmod(rem, 60)
-    return f"{days}天{h:02d}:{m:02d}:{s:02d}" if days else f"{h}:{m:02d}:{s:02d}"
+    unit = "d " if lang == "en" else "天"
+    return f"{days}{unit}{h:02d}:{m:02d}:{s:02d}" if days else f"{h}:{m:02d}:{s:02d}"
 
 
 class EventDetailPanel(QWidget):
@@ -251,6 +276,9 @@ class EventDetailPanel(QWidget):
         self._timer.timeout.connect(self._tick)
 
     # -- UI ---------------------------------------------------------------------------------------
+    def _export_caption(self) -> str:
+        return f"{EXPORT_KEY} " + tr("导出档案（一哨一档）", "Export dossier", self._lang)
+
     def _build_ui(self) -> None:
         zh = self._lang == "zh"
         self.title = plain_label("请选择事件" if zh else "Select an event", "detailTitle")
@@ -259,7 +287,7 @@ class EventDetailPanel(QWidget):
         self.priority_chip = _chip("chipPriority")
         self.class_chip = _chip("chipClass")
         self.status_chip = _chip("chipStatus")
-        self.drill_tag = plain_label("演练", "drillTag", wrap=False)
+        self.drill_tag = plain_label("演练" if zh else "Drill", "drillTag", wrap=False)
         self.drill_tag.hide()
         chips = QHBoxLayout()
         chips.setSpacing(6)
@@ -267,9 +295,10 @@ class EventDetailPanel(QWidget):
             chips.addWidget(w)
             w.setVisible(False)
         chips.addStretch(1)
-        self.export_button = QPushButton(f"{EXPORT_KEY} 导出档案（一哨一档）", self)
+        self.export_button = QPushButton(self._export_caption(), self)
         self.export_button.setObjectName("exportButton")
-        self.export_button.setToolTip("导出本事件的完整档案：HTML 或 PDF（快捷键 P）")
+        self.export_button.setToolTip(tr("导出本事件的完整档案：HTML 或 PDF（快捷键 P）",
+                                         "Export this event's full dossier as HTML or PDF (shortcut P)", self._lang))
         self.export_button.setAutoDefault(False)
         self.export_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.export_button.clicked.connect(lambda: self.export_dossier())
@@ -286,12 +315,12 @@ class EventDetailPanel(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
 
-        self.action_bar = ActionBar(self)
+        self.action_bar = ActionBar(self, lang=self._lang)
         self.action_bar.triggered.connect(self.trigger)
         self.action_bar.hide()
         self.form_host = QVBoxLayout()
         self.form_host.setContentsMargins(0, 0, 0, 0)
-        self.clocks = ClockPanel(self)
+        self.clocks = ClockPanel(self, lang=self._lang)
         self.clocks.hide()
 
         # tabs: 概况 (mini map + facts) | 时间线 | 派遣·吹哨 | 附件
@@ -321,50 +350,57 @@ class EventDetailPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(overview)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.tabs.addTab(scroll, "概况")
+        lang = self._lang
+        self.tabs.addTab(scroll, tr("概况", "Overview", lang))
 
         self.timeline = QTreeWidget()
         self.timeline.setObjectName("timeline")
-        self.timeline.setHeaderLabels(["时间", "环节", "处理人", "说明"])
+        self.timeline.setHeaderLabels(["时间", "环节", "处理人", "说明"] if zh else ["Time", "Step", "By", "Note"])
         self.timeline.setRootIsDecorated(False)
         self.timeline.setUniformRowHeights(True)
         self.timeline.setColumnWidth(0, 122)
         self.timeline.setColumnWidth(1, 76)
         self.timeline.setColumnWidth(2, 96)
-        self.tabs.addTab(self.timeline, "时间线")
+        self.tabs.addTab(self.timeline, tr("时间线", "Timeline", lang))
 
         history = QWidget()
         hv = QVBoxLayout(history)
         hv.setContentsMargins(4, 6, 4, 4)
-        hv.addWidget(plain_label("派遣记录", "subTitle"))
+        hv.addWidget(plain_label(tr("派遣记录", "Dispatches", lang), "subTitle"))
         self.dispatch_tree = QTreeWidget()
         self.dispatch_tree.setObjectName("dispatchHistory")
-        self.dispatch_tree.setHeaderLabels(["时间", "操作", "对象", "处理人", "说明"])
+        self.dispatch_tree.setHeaderLabels(["时间", "操作", "对象", "处理人", "说明"] if zh
+                                           else ["Time", "Action", "Target", "By", "Note"])
         self.dispatch_tree.setRootIsDecorated(False)
         self.dispatch_tree.setColumnWidth(0, 122)
         self.dispatch_tree.setColumnWidth(1, 64)
         self.dispatch_tree.setColumnWidth(2, 130)
         hv.addWidget(self.dispatch_tree, 2)
-        hv.addWidget(plain_label("吹哨报到（每个部门的报到时限、报到时间、迟到标记）", "subTitle"))
+        hv.addWidget(plain_label(tr("吹哨报到（每个部门的报到时限、报到时间、迟到标记）",
+                                    "Whistle check-ins (each department's deadline, check-in time, late flag)", lang),
+                                 "subTitle"))
         self.whistle_tree = QTreeWidget()
         self.whistle_tree.setObjectName("whistleHistory")
-        self.whistle_tree.setHeaderLabels(["哨 / 部门", "时限", "报到", "状态"])
+        self.whistle_tree.setHeaderLabels(["哨 / 部门", "时限", "报到", "状态"] if zh
+                                          else ["Whistle / dept", "Due", "Checked in", "State"])
         self.whistle_tree.setColumnWidth(0, 150)
         self.whistle_tree.setColumnWidth(1, 100)
         self.whistle_tree.setColumnWidth(2, 100)
         hv.addWidget(self.whistle_tree, 3)
-        self.tabs.addTab(history, "派遣·吹哨")
+        self.tabs.addTab(history, tr("派遣·吹哨", "Dispatch · whistle", lang))
 
         media = QWidget()
         mv = QVBoxLayout(media)
         mv.setContentsMargins(4, 6, 4, 4)
         self.media_list = QListWidget()
         self.media_list.setObjectName("mediaList")
-        self.media_empty = plain_label("暂无图片、视频或附件（本事件的上报与处置记录未带媒体引用）", "emptyState")
+        self.media_empty = plain_label(tr("暂无图片、视频或附件（本事件的上报与处置记录未带媒体引用）",
+                                          "No photos, videos or attachments (this event's records carry no media)",
+                                          lang), "emptyState")
         self.media_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         mv.addWidget(self.media_empty)
         mv.addWidget(self.media_list, 1)
-        self.tabs.addTab(media, "附件")
+        self.tabs.addTab(media, tr("附件", "Attachments", lang))
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 4)
@@ -379,7 +415,7 @@ class EventDetailPanel(QWidget):
         lay.addWidget(self.tabs, 1)
         self.empty_hint = plain_label("", "detailEmpty")
         self.empty_hint.setTextFormat(Qt.TextFormat.RichText)
-        self.empty_hint.setText(_empty_text())
+        self.empty_hint.setText(_empty_text(self._lang))
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         lay.addWidget(self.empty_hint, 1)
         self.tabs.hide()
@@ -391,16 +427,20 @@ class EventDetailPanel(QWidget):
             self.close_form()
             self._show_message("", "")
         if event_id is None:
-            self._clear("请选择事件")
+            self._clear(tr("请选择事件", "Select an event", self._lang))
             return
         try:
             bundle = panel_data.load_detail(self.service, event_id, now=self._now_fn())
         except AccessDenied as exc:
+            if self._lang == "en":
+                self._clear(f"Not permitted to view event #{event_id}")
+                self._show_message("error", f"Not permitted: {exc.reason}")
+                return
             self._clear(f"无权查看事件 #{event_id}")
             self._show_message("error", f"无权查看：{exc.reason}")
             return
         except event_ops.EventNotFound:
-            self._clear(f"事件 {event_id} 不存在")
+            self._clear(f"Event {event_id} does not exist" if self._lang == "en" else f"事件 {event_id} 不存在")
             return
         if self.bundle is not None and _signature(bundle) == _signature(self.bundle):
             self.bundle, self.current = bundle, bundle.event  # nothing visible changed: keep the widgets
@@ -488,9 +528,9 @@ class EventDetailPanel(QWidget):
         self._fill_history(b)
         self._fill_media(b)
         self._fill_map(ev)
-        self.tabs.setTabText(1, f"时间线 ({len(b.log)})")
-        self.tabs.setTabText(2, f"派遣·吹哨 ({len(b.dispatches)}/{len(b.whistles)})")
-        self.tabs.setTabText(3, f"附件 ({len(b.media)})")
+        self.tabs.setTabText(1, tr("时间线", "Timeline", lang) + f" ({len(b.log)})")
+        self.tabs.setTabText(2, tr("派遣·吹哨", "Dispatch · whistle", lang) + f" ({len(b.dispatches)}/{len(b.whistles)})")
+        self.tabs.setTabText(3, tr("附件", "Attachments", lang) + f" ({len(b.media)})")
         self._tick()
         if not self._timer.isActive():
             self._timer.start()
@@ -500,7 +540,7 @@ class EventDetailPanel(QWidget):
         items = []
         for entry in b.log:
             actor = entry.get("actor_name") or panel_data.actor_text(entry["actor"], b.names)
-            label = entry["action_label"]
+            label = action_label(entry["action"], "en") if self._lang == "en" else entry["action_label"]
             summary = log_summary(entry, b.names)
             item = QTreeWidgetItem([_ts(entry["at"]), label, actor, summary])
             item.setToolTip(3, summary)
@@ -791,7 +831,7 @@ class EventDetailPanel(QWidget):
     def _set_exporting(self, on: bool, text: str = "") -> None:
         self._exporting = on
         self.export_button.setEnabled(not on)
-        self.export_button.setText("正在导出…" if on else f"{EXPORT_KEY} 导出档案（一哨一档）")
+        self.export_button.setText(tr("正在导出…", "Exporting…", self._lang) if on else self._export_caption())
         self.action_bar.set_all_enabled(not on)
         if self.form is not None:
             self.action_bar.set_keys_enabled(False)

@@ -73,9 +73,25 @@ COLUMNS: list[tuple[str, str]] = [
     ("reported_at", "上报时间"),
     ("deadline", "时限/倒计时"),
 ]
+COLUMNS_EN: dict[str, str] = {
+    "priority": "Priority",
+    "status": "Status",
+    "title": "Title",
+    "category": "Category",
+    "source": "Source",
+    "street": "Street",
+    "reported_at": "Reported",
+    "deadline": "Deadline",
+}
 COL = {key: i for i, (key, _) in enumerate(COLUMNS)}
 COL_DEADLINE = COL["deadline"]
 DRILL_TAG = "【演练】"
+DRILL_TAG_EN = "[Drill] "
+
+
+def tr(zh: str, en: str, lang: str) -> str:
+    """``en`` for an English session, else ``zh``."""
+    return en if lang == "en" else zh
 
 # (text, background) per due state; 'dark' are the brief's light tints for a navy theme,
 # 'light' keep >= 4.5:1 on a light palette.
@@ -225,7 +241,8 @@ class EventQueueModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             if role == Qt.ItemDataRole.DisplayRole:
-                return COLUMNS[section][1]
+                key, zh = COLUMNS[section]
+                return COLUMNS_EN[key] if self._lang == "en" else zh
             if role == Qt.ItemDataRole.TextAlignmentRole:
                 return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -269,7 +286,7 @@ class EventQueueModel(QAbstractTableModel):
             return label("status", r["status"], lang)
         if key == "title":
             title = r["title"] or ""
-            return DRILL_TAG + title if r.get("drill_id") is not None else title
+            return self._drill_tag() + title if r.get("drill_id") is not None else title
         if key == "category":
             name = r.get("category_name_en") if lang == "en" else r.get("category_name")
             return name or r["category"] or ""
@@ -280,28 +297,42 @@ class EventQueueModel(QAbstractTableModel):
         if key == "reported_at":
             return timeutil.display(r["reported_at"])
         if key == "deadline":
-            return clocks_text(self._clocks[i], self._now)
+            return clocks_text(self._clocks[i], self._now, lang)
         return ""
 
+    def _drill_tag(self) -> str:
+        return DRILL_TAG_EN if self._lang == "en" else DRILL_TAG
+
     def _tooltip(self, i: int, r: dict, key: str) -> str | None:
+        lang = self._lang
         if key == "title":
+            ext = r.get("external_id")
+            if lang == "en":
+                ids = f"No. {r['id']} · {r['uid']}" + (f" · source id {ext}" if ext else "")
+            else:
+                ids = f"编号 {r['id']} · {r['uid']}" + (f" · 来源编号 {ext}" if ext else "")
             return plain_tooltip(
-                (DRILL_TAG if r.get("drill_id") is not None else "") + (r["title"] or ""),
+                (self._drill_tag() if r.get("drill_id") is not None else "") + (r["title"] or ""),
                 r.get("address"),
-                f"编号 {r['id']} · {r['uid']}" + (f" · 来源编号 {r['external_id']}" if r.get("external_id") else ""),
+                ids,
             )
         if key == "reported_at":
-            return plain_tooltip(f"上报 {r['reported_at']}")
+            return plain_tooltip(tr("上报 ", "Reported ", lang) + f"{r['reported_at']}")
         if key == "deadline":
             lines = []
             for c in self._clocks[i]:
-                line = f"{label('clock', c.kind)}时限 {timeutil.to_iso(c.due)[:19].replace('T', ' ')}"
+                due = timeutil.to_iso(c.due)[:19].replace("T", " ")
+                if lang == "en":
+                    line = f"{label('clock', c.kind, lang)} deadline {due}"
+                else:
+                    line = f"{label('clock', c.kind)}时限 {due}"
                 if c.stopped_at is not None:
-                    line += "（已超时完成）" if c.overdue(self._now) else "（已按时完成）"
+                    line += tr("（已超时完成）", " (completed late)", lang) if c.overdue(self._now) \
+                        else tr("（已按时完成）", " (completed in time)", lang)
                 elif c.suspended_at is not None:
-                    line += "（缓办暂停）"
+                    line += tr("（缓办暂停）", " (paused: deferred)", lang)
                 elif c.overdue(self._now):
-                    line += "（已超时）"
+                    line += tr("（已超时）", " (overdue)", lang)
                 lines.append(line)
             return plain_tooltip(*lines) or None
         return None
@@ -383,9 +414,10 @@ class EventQueuePanel(QWidget):
     def __init__(self, source, scope_street: str | None = None, parent: QWidget | None = None, *,
                  watcher: ReplicaWatcher | None = None, watch: bool = True, threaded: bool = True,
                  now_fn: Callable[[], dt.datetime] = timeutil.now, limit: int = 500,
-                 assignee: str | None = None) -> None:
+                 assignee: str | None = None, lang: str = "zh") -> None:
         super().__init__(parent)
         self.setObjectName("eventQueuePanel")
+        self._lang = lang
         self._connect_fn = connection_factory(source)
         self._now_fn = now_fn
         self._threaded = threaded
@@ -417,7 +449,7 @@ class EventQueuePanel(QWidget):
         self._loader = _Loader(self._connect_fn, self)
         self._loader.finished.connect(self._on_loaded)
 
-        self._model = EventQueueModel(self, now_fn=now_fn)
+        self._model = EventQueueModel(self, now_fn=now_fn, lang=lang)
         self._model.dueStatesChanged.connect(self.reload)
         self._build_ui()
         self.reload_options()
@@ -447,34 +479,36 @@ class EventQueuePanel(QWidget):
             self._table.setColumnHidden(COL[key], narrow)
 
     def _build_ui(self) -> None:
+        lang = self._lang
         self._tabs = QTabBar(self)
         self._tabs.setObjectName("queueTabBar")
         self._tabs.setExpanding(False)
         self._tabs.setDrawBase(False)
         for tab in TABS:
-            i = self._tabs.addTab(label("tab", tab))
+            i = self._tabs.addTab(label("tab", tab, lang))
             self._tabs.setTabData(i, tab)
         self._tabs.setCurrentIndex(TABS.index(self._filter.tab))
         self._tabs.currentChanged.connect(self._on_tab)
 
-        self._street = self._combo("queueStreetCombo", "街道")
-        self._category = self._combo("queueCategoryCombo", "事件类别（大类含其下小类）")
-        self._source = self._combo("queueSourceCombo", "来源渠道")
-        self._klass = self._combo("queueClassCombo", "事件性质")
-        self._window = self._combo("queueWindowCombo", "上报时间范围")
-        self._source.addItem("全部来源", None)
+        self._street = self._combo("queueStreetCombo", tr("街道", "Street", lang))
+        self._category = self._combo("queueCategoryCombo",
+                                     tr("事件类别（大类含其下小类）", "Category (a group includes its subcategories)", lang))
+        self._source = self._combo("queueSourceCombo", tr("来源渠道", "Source channel", lang))
+        self._klass = self._combo("queueClassCombo", tr("事件性质", "Event class", lang))
+        self._window = self._combo("queueWindowCombo", tr("上报时间范围", "Reported within", lang))
+        self._source.addItem(tr("全部来源", "All sources", lang), None)
         for code in ("grid_app", "hotline_12345", "citymgmt", "video_ai", "iot", "ecology_eye", "robot", "manual"):
-            self._source.addItem(label("source", code), code)
-        self._klass.addItem("全部性质", None)
+            self._source.addItem(label("source", code, lang), code)
+        self._klass.addItem(tr("全部性质", "All classes", lang), None)
         for code in ("ordinary", "emergency", "assigned"):
-            self._klass.addItem(label("class", code), code)
+            self._klass.addItem(label("class", code, lang), code)
         for code in ("1h", "24h", "7d", "30d", None):
-            self._window.addItem(label("window", code), code)
+            self._window.addItem(label("window", code, lang), code)
         self._window.setCurrentIndex(self._window.count() - 1)
 
         self._search = QLineEdit(self)
         self._search.setObjectName("queueSearchEdit")
-        self._search.setPlaceholderText("搜索标题/地址/编号")
+        self._search.setPlaceholderText(tr("搜索标题/地址/编号", "Search title/address/no.", lang))
         self._search.setClearButtonEnabled(True)
         self._search.setMaxLength(200)
         self._search.textChanged.connect(lambda _t: self._search_timer.start())
@@ -486,8 +520,9 @@ class EventQueuePanel(QWidget):
 
         self._history = QToolButton(self)
         self._history.setObjectName("queueHistoryButton")
-        self._history.setText("历史查询")
-        self._history.setToolTip("历史查询：按电话号码或地址查找以往事件（含已结案）")
+        self._history.setText(tr("历史查询", "History", lang))
+        self._history.setToolTip(tr("历史查询：按电话号码或地址查找以往事件（含已结案）",
+                                    "History search: past events by phone number or address (closed ones too)", lang))
         self._history.clicked.connect(lambda: self.historySearchRequested.emit(self._search.text().strip()))
 
         filters = QWidget(self)
@@ -525,7 +560,7 @@ class EventQueuePanel(QWidget):
         hh.setStretchLastSection(False)
         em = self.fontMetrics().horizontalAdvance("中")
         widths = {"priority": 3, "status": 4, "category": 6, "source": 5.5, "street": 5.5,
-                  "reported_at": 5.5, "deadline": 7}
+                  "reported_at": 5.5, "deadline": 9.5 if lang == "en" else 7}
         for key, w in widths.items():
             hh.setSectionResizeMode(COL[key], QHeaderView.ResizeMode.Interactive)
             hh.resizeSection(COL[key], int(w * em + 16))
@@ -540,9 +575,10 @@ class EventQueuePanel(QWidget):
         self._selection_label = QLabel(self)
         self._selection_label.setObjectName("queueSelectionLabel")
         self._selection_label.setTextFormat(Qt.TextFormat.PlainText)
-        self._bulk = QPushButton("批量派遣  Ctrl+D", self)
+        self._bulk = QPushButton(tr("批量派遣  Ctrl+D", "Bulk dispatch  Ctrl+D", lang), self)
         self._bulk.setObjectName("bulkDispatchButton")
-        self._bulk.setToolTip("把选中的事件（Ctrl/Shift+点击多选）派遣到同一对象")
+        self._bulk.setToolTip(tr("把选中的事件（Ctrl/Shift+点击多选）派遣到同一对象",
+                                 "Dispatch the selected events (Ctrl/Shift+click) to one target", lang))
         self._bulk.setAutoDefault(False)
         self._bulk.setEnabled(False)
         self._bulk.clicked.connect(self.request_bulk_dispatch)
@@ -583,7 +619,8 @@ class EventQueuePanel(QWidget):
         conn = self._connect_fn()
         try:
             streets = conn.execute("SELECT code, name FROM streets ORDER BY code").fetchall()
-            cats = conn.execute("SELECT code, parent, name_zh FROM categories ORDER BY code").fetchall()
+            name_col = "name_en" if self._lang == "en" else "name_zh"
+            cats = conn.execute(f"SELECT code, parent, {name_col} FROM categories ORDER BY code").fetchall()
         finally:
             conn.close()
         scope = self._filter.scope_street
@@ -593,9 +630,9 @@ class EventQueuePanel(QWidget):
             name = next((n for c, n in streets if c == scope), scope)
             self._street.addItem(name, scope)
             self._street.setEnabled(False)
-            self._street.setToolTip("本岗位仅可查看本街道事件")
+            self._street.setToolTip(tr("本岗位仅可查看本街道事件", "This post sees only its own street's events", self._lang))
         else:
-            self._street.addItem("全部街道", None)
+            self._street.addItem(tr("全部街道", "All streets", self._lang), None)
             for code, name in streets:
                 self._street.addItem(name, code)
         self._set_combo(self._street, self._filter.street or scope)
@@ -603,7 +640,7 @@ class EventQueuePanel(QWidget):
 
         self._category.blockSignals(True)
         self._category.clear()
-        self._category.addItem("全部类别", None)
+        self._category.addItem(tr("全部类别", "All categories", self._lang), None)
         for depth, code, name in category_tree([(c, p, n) for c, p, n in cats]):
             self._category.addItem("\u3000" * depth + name, code)
         self._set_combo(self._category, self._filter.category)
@@ -772,7 +809,7 @@ class EventQueuePanel(QWidget):
         self._inflight = False  # one query in flight at a time, so this is the latest one
         self._last_duration_ms = (time.monotonic() - self._last_start) * 1000
         if isinstance(result, Exception):
-            self._status.setText(f"查询失败：{result}")
+            self._status.setText(tr("查询失败：", "Query failed: ", self._lang) + f"{result}")
             if isinstance(result, sqlite3.OperationalError):
                 QTimer.singleShot(self.RETRY_MS, self, self.reload)
         elif isinstance(result, QueueSnapshot) and result.filter == self._filter:
@@ -793,19 +830,28 @@ class EventQueuePanel(QWidget):
             self._update_tab_titles()
             self.countsChanged.emit(dict(self._counts))
         total = snap.counts.get(snap.filter.tab, len(snap.rows))
-        text = f"共 {total} 条"
-        if snap.truncated:
-            text += f"，显示前 {len(snap.rows)} 条（请缩小筛选范围）"
-        text += f" · 更新于 {snap.now[11:19]}"
+        if self._lang == "en":
+            text = f"{total} total"
+            if snap.truncated:
+                text += f", showing the first {len(snap.rows)} (narrow the filters)"
+            text += f" · updated {snap.now[11:19]}"
+            counted = "counts reused" if snap.counts_cached else f"counts {snap.count_ms:.1f} ms"
+            tip = f"query {snap.query_ms:.1f} ms, {counted}"
+        else:
+            text = f"共 {total} 条"
+            if snap.truncated:
+                text += f"，显示前 {len(snap.rows)} 条（请缩小筛选范围）"
+            text += f" · 更新于 {snap.now[11:19]}"
+            counted = "计数沿用" if snap.counts_cached else f"计数 {snap.count_ms:.1f} ms"
+            tip = f"查询 {snap.query_ms:.1f} ms，{counted}"
         self._status.setText(text)
-        counted = "计数沿用" if snap.counts_cached else f"计数 {snap.count_ms:.1f} ms"
-        self._status.setToolTip(plain_tooltip(f"查询 {snap.query_ms:.1f} ms，{counted}"))
+        self._status.setToolTip(plain_tooltip(tip))
         self.loaded.emit()
 
     def _update_tab_titles(self) -> None:
         for i, tab in enumerate(TABS):
             n = self._counts.get(tab)
-            self._tabs.setTabText(i, label("tab", tab) + (f" ({n})" if n is not None else ""))
+            self._tabs.setTabText(i, label("tab", tab, self._lang) + (f" ({n})" if n is not None else ""))
 
     # -- selection ---------------------------------------------------------------------------
     def _restore_selection(self) -> bool:
@@ -853,7 +899,8 @@ class EventQueuePanel(QWidget):
 
     def _update_selection_label(self) -> None:
         n = len(self._table.selectionModel().selectedRows())
-        self._selection_label.setText(f"已选 {n} 件" if n > 1 else "")
+        sel = f"{n} selected" if self._lang == "en" else f"已选 {n} 件"
+        self._selection_label.setText(sel if n > 1 else "")
         self._bulk.setEnabled(self._bulk_allowed and n >= 1)
 
     @Slot()

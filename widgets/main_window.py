@@ -46,6 +46,15 @@ from widgets.replica_watcher import ReplicaWatcher
 
 log = logging.getLogger(__name__)
 WEEKDAYS_ZH = "一二三四五六日"
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ROLE_TEXT_ZH = {"district": "区指挥中心", "street": "街道指挥中心", "department": "部门", "drill": "演练协调", "wall": "大屏"}
+ROLE_TEXT_EN = {"district": "District command", "street": "Street command", "department": "Department",
+                "drill": "Drill coordination", "wall": "Video wall"}
+
+
+def tr(zh: str, en: str, lang: str) -> str:
+    """``en`` for an English session, else ``zh``."""
+    return en if lang == "en" else zh
 
 
 def _plain(text: str = "", name: str | None = None) -> QLabel:
@@ -64,11 +73,12 @@ class HeaderBar(QWidget):
         self.setObjectName("HeaderBar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         zh = state.session.lang == "zh"
+        self.lang = state.session.lang
         self.title = _plain("崇川区 · 一张图指挥台" if zh else "Chongchuan · OneMap Console", "HeaderTitle")
         self.theme_label = _plain("联动指挥一张图" if zh else "Linked command", "HeaderRole")
         role = state.session.role
         scope = state.session.scope
-        role_text = {"district": "区指挥中心", "street": "街道指挥中心", "department": "部门", "drill": "演练协调", "wall": "大屏"}
+        role_text = ROLE_TEXT_EN if self.lang == "en" else ROLE_TEXT_ZH
         who = f" · {state.session.user}" if state.session.user else ""
         self.role = _plain(f"{role_text.get(role, role)}{' · ' + scope if scope else ''}{who}", "HeaderRole")
         self.badge = _plain("演示数据" if zh else "DEMO DATA", "DemoBadge")
@@ -100,10 +110,13 @@ class HeaderBar(QWidget):
     def tick(self) -> None:
         """The clock runs in Asia/Shanghai whatever the machine's time zone."""
         now = timeutil.now()
-        self.clock.setText(f"{now:%Y-%m-%d} 周{WEEKDAYS_ZH[now.weekday()]} {now:%H:%M:%S}")
+        if self.lang == "en":
+            self.clock.setText(f"{now:%Y-%m-%d} {WEEKDAYS_EN[now.weekday()]} {now:%H:%M:%S}")
+        else:
+            self.clock.setText(f"{now:%Y-%m-%d} 周{WEEKDAYS_ZH[now.weekday()]} {now:%H:%M:%S}")
 
     def mark_fresh(self) -> None:
-        self.freshness.setText(f"数据更新 {timeutil.now():%H:%M:%S}")
+        self.freshness.setText(tr("数据更新 ", "Data updated ", self.lang) + f"{timeutil.now():%H:%M:%S}")
 
 
 class MainWindow(QMainWindow):
@@ -126,7 +139,8 @@ class MainWindow(QMainWindow):
         self.header = HeaderBar(state, demo=replica.meta("demo") == "1")
         self.watcher = ReplicaWatcher(replica, parent=self)
         assignee = session.scope if session.role == "department" else None
-        self.queue = EventQueuePanel(replica.reader, scope_street=scope, watcher=self.watcher, assignee=assignee)
+        self.queue = EventQueuePanel(replica.reader, scope_street=scope, watcher=self.watcher, assignee=assignee,
+                                    lang=session.lang)
         self.queue.set_dark_theme(True)
         self.queue.set_bulk_dispatch_allowed(session.role in ("district", "street", "drill"))
         if assignee:  # a liaison's work is dispatched already: start on 办理中
@@ -138,14 +152,17 @@ class MainWindow(QMainWindow):
         self.mute_button = QToolButton()
         self.mute_button.setObjectName("MuteButton")
         self.mute_button.setCheckable(True)
-        self.mute_button.setToolTip("新紧急事件提示音：开 / 静音（Ctrl+M）")
+        lang = session.lang
+        self.mute_button.setToolTip(tr("新紧急事件提示音：开 / 静音（Ctrl+M）",
+                                       "Sound for new emergency events: on / muted (Ctrl+M)", lang))
         self.mute_button.setChecked(self.sound.muted)
         self.mute_button.toggled.connect(self.sound.set_muted)
         self.sound.mutedChanged.connect(self._show_mute)
         self._show_mute(self.sound.muted)
-        self.handover_button = QPushButton("交接班  Ctrl+J")
+        self.handover_button = QPushButton(tr("交接班  Ctrl+J", "Handover  Ctrl+J", lang))
         self.handover_button.setObjectName("HandoverButton")
-        self.handover_button.setToolTip("交接班记录：本班情况与遗留事项")
+        self.handover_button.setToolTip(tr("交接班记录：本班情况与遗留事项",
+                                           "Shift handover: this shift's situation and open items", lang))
         self.handover_button.clicked.connect(self.open_handover)
         self.header.tools.addWidget(self.handover_button)
         self.header.tools.addWidget(self.mute_button)
@@ -170,7 +187,7 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.header)
         lay.addWidget(split, 1)
         self.setCentralWidget(central)
-        self.statusBar().showMessage(f"副本 {replica.path}")
+        self.statusBar().showMessage(tr("副本 ", "Replica ", lang) + f"{replica.path}")
         self.linkage_label = _plain("", "LinkageReadout")
         self.statusBar().addPermanentWidget(self.linkage_label)
         self._linkage_timer = QTimer(self)  # at most one recount every 5 s
@@ -255,6 +272,10 @@ class MainWindow(QMainWindow):
             s = linkage_stats(conn, since=since, street=self.state.session.street_scope)
         finally:
             conn.close()
+        if self.state.session.lang == "en":
+            rate = "— (no whistles in 30 days)" if s.rate is None else f"{s.rate:.0%} ({s.linked}/{s.whistled})"
+            self.linkage_label.setText(f"Linked handling rate · 30 days {rate} · late check-ins {s.late_check_ins}")
+            return
         rate = "—（近30天无吹哨）" if s.rate is None else f"{s.rate:.0%}（{s.linked}/{s.whistled}）"
         self.linkage_label.setText(f"联动处置率·近30天 {rate} · 迟到报到 {s.late_check_ins}")
 
@@ -325,17 +346,19 @@ class MainWindow(QMainWindow):
         self.quarantine_panel = None
         self.history_dialog = None
         self.queue.set_history_search_allowed(self.can_search_history)
-        self.data_menu = QMenu("数据", self)
+        lang = session.lang
+        self.data_menu = QMenu(tr("数据", "Data", lang), self)
         self.data_menu.setObjectName("DataMenu")
         self.data_actions = {}
         entries = (
-            ("import", "导入…", "Ctrl+I", self.open_import, self.can_import),
-            ("export", "导出…", "Ctrl+Shift+E", self.open_export, self.can_export),
+            ("import", tr("导入…", "Import…", lang), "Ctrl+I", self.open_import, self.can_import),
+            ("export", tr("导出…", "Export…", lang), "Ctrl+Shift+E", self.open_export, self.can_export),
             (None, None, None, None, self.can_import),
-            ("quarantine", "隔离区", None, self.open_quarantine, self.can_import),
-            ("merge", "合并建议", None, self.open_merge_suggestions, self.can_import),
+            ("quarantine", tr("隔离区", "Quarantine", lang), None, self.open_quarantine, self.can_import),
+            ("merge", tr("合并建议", "Merge suggestions", lang), None, self.open_merge_suggestions, self.can_import),
             (None, None, None, None, self.can_search_history),
-            ("history", "历史查询（电话 / 地址）…", "Ctrl+H", self.open_history, self.can_search_history),
+            ("history", tr("历史查询（电话 / 地址）…", "History search (phone / address)…", lang), "Ctrl+H",
+             self.open_history, self.can_search_history),
         )
         for key, text, keys, slot, allowed in entries:
             if not allowed:
@@ -353,8 +376,9 @@ class MainWindow(QMainWindow):
             self.data_actions[key] = act
         self.data_button = QToolButton()
         self.data_button.setObjectName("DataButton")
-        self.data_button.setText("数据 ▾")
-        self.data_button.setToolTip("数据导入、导出、隔离区、合并建议与历史查询")
+        self.data_button.setText(tr("数据 ▾", "Data ▾", lang))
+        self.data_button.setToolTip(tr("数据导入、导出、隔离区、合并建议与历史查询",
+                                       "Data import, export, quarantine, merge suggestions and history search", lang))
         self.data_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.data_button.setMenu(self.data_menu)
         self.data_button.setVisible(bool(self.data_actions))
@@ -436,10 +460,18 @@ class MainWindow(QMainWindow):
         self.mute_button.blockSignals(True)
         self.mute_button.setChecked(muted)
         self.mute_button.blockSignals(False)
+        if self.state.session.lang == "en":
+            self.mute_button.setText("Sound muted" if muted else "Sound on")
+            return
         self.mute_button.setText("提示音 已静音" if muted else "提示音 开")
 
     def _on_new_emergencies(self, events: list) -> None:
         first = events[-1]
+        if self.state.session.lang == "en":
+            tag = "[Drill] " if first.get("drill_id") is not None else ""
+            more = f" and {len(events) - 1} more" if len(events) > 1 else ""
+            self.statusBar().showMessage(f"New emergency #{first['id']} {tag}{first['title']}{more}", 15000)
+            return
         tag = "【演练】" if first.get("drill_id") is not None else ""
         more = f" 等 {len(events)} 件" if len(events) > 1 else ""
         self.statusBar().showMessage(f"新紧急事件 #{first['id']} {tag}{first['title']}{more}", 15000)
