@@ -144,6 +144,14 @@ def _label_points(texts: list[str], geoms: list[dict | None]) -> list[list[float
     return out
 
 
+def _polygon_rows(conn: sqlite3.Connection, sql: str, args: tuple) -> list[tuple]:
+    """(row, parsed geometry, label point) for each row of a polygon query that has a geometry."""
+    rows = [r for r in conn.execute(sql, args) if r["geometry"]]
+    geoms = [parse_geometry(r["geometry"]) for r in rows]
+    lps = _label_points([r["geometry"] for r in rows], geoms)
+    return list(zip(rows, geoms, lps, strict=True))
+
+
 def streets_features(conn: sqlite3.Connection, scope: str | None = None) -> dict:
     """Street polygons (approximate), label at the polygon's representative point."""
     sql = "SELECT code, name, approximate, population, area_km2, geometry FROM streets"
@@ -151,11 +159,8 @@ def streets_features(conn: sqlite3.Connection, scope: str | None = None) -> dict
     if scope:
         sql += " WHERE code = ?"
         args = (scope,)
-    rows = [r for r in conn.execute(sql + " ORDER BY code", args) if r["geometry"]]
-    geoms = [parse_geometry(r["geometry"]) for r in rows]
-    lps = _label_points([r["geometry"] for r in rows], geoms)
     feats = []
-    for r, geom, lp in zip(rows, geoms, lps, strict=True):
+    for r, geom, lp in _polygon_rows(conn, sql + " ORDER BY code", args):
         if geom is None:
             continue
         feats.append(
@@ -214,11 +219,8 @@ def grids_features(conn: sqlite3.Connection, scope: str | None = None) -> dict:
         args = (scope,)
     # dedicated grids (hospital, school, market, site) lie inside comprehensive ones: draw them
     # last so that they stay visible and take the click
-    rows = [r for r in conn.execute(sql + " ORDER BY g.kind <> 'comprehensive', g.id", args) if r["geometry"]]
-    geoms = [parse_geometry(r["geometry"]) for r in rows]
-    lps = _label_points([r["geometry"] for r in rows], geoms)
     feats = []
-    for r, geom, lp in zip(rows, geoms, lps, strict=True):
+    for r, geom, lp in _polygon_rows(conn, sql + " ORDER BY g.kind <> 'comprehensive', g.id", args):
         if geom is None:
             continue
         gid = r["id"]
