@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
             return _run_qt_command(qt_command[1], args)
         if args.command in cli.CLI_COMMANDS:
             return cli.CLI_COMMANDS[args.command](args)
+        extension = cli.extension_commands().get(args.command)
+        if extension is not None:
+            if getattr(extension, "needs_qt", None) and extension.needs_qt(args):
+                return _run_qt_command(extension.QT_TARGET, args)
+            return extension.run(args)
         if args.command is None:
             from widgets.qt_setup import prepare_environment
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from app import settings
+from app.commands import command_modules
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 THEMES = ("command",)  # economy and ecology arrive with the three-one-maps issue
@@ -130,7 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
     _add_export_parser(sub)
     _add_import_parser(sub)
+    for mod in command_modules():
+        mod.add_parser(sub)
     return p
+
+
+def add_global_options(p: argparse.ArgumentParser) -> None:
+    """Give a sub-command parser the global options (--db, --role, --lang, …) without overriding them."""
+    _add_global_options(p, suppress=True)
+
+
+def extension_commands() -> dict[str, object]:
+    """Sub-commands from ``app/commands``: name -> module."""
+    return {mod.NAME: mod for mod in command_modules()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

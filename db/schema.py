@@ -448,6 +448,29 @@ def m004_intake(db: Database) -> None:
     seed_mappings(db.conn)
 
 
+# ---------------------------------------------------------------------------
+# Later migrations, in this order. Each issue adds its own below its marker;
+# keep the markers so parallel branches merge cleanly.
+# ---------------------------------------------------------------------------
+
+# [m005] issue 4 — intake speed
+
+
+# [m006] issue 5 — three one-maps (themes, buildings, ecology)
+
+
+# [m007] issue 6 — KPI rollups, wall layouts, saved filters
+
+
+# [m008] issue 8 — grid robot (warnings, care list, visits, positions)
+
+
+# [m009] issue 7 — drills (series, templates, injects, clock, media)
+
+
+# [end of migrations]
+
+
 def run_script(db: Database, sql: str) -> None:
     """Run a multi-statement script inside the current transaction.
 

@@ -151,6 +151,14 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
             conn.execute(sql)
         conn.execute("INSERT INTO events_fts(events_fts) VALUES ('rebuild')")
         _closed_loop_seed(conn)
+        # Demo extensions, one per issue, in this order (keep the markers: parallel branches merge here).
+        # [demo-5] issue 5 — buildings, enterprises, shoreline, stations, readings, cameras
+
+        # [demo-8] issue 8 — care list, visits, grid-leader positions, planted robot cases
+
+        # [demo-7] issue 7 — drills, series, templates, injects
+
+        # [demo-end]
         meta = {
             "demo": "1",
             "demo_label": DEMO_LABEL,

@@ -1,0 +1,492 @@
+"""The replica's schema as named migrations (sqlite-utils ``Migrations``).
+
+Never edit a migration that has shipped: add a new one. ``SCHEMA_VERSION`` is the
+number of migrations this build knows; a replica that has applied a migration this
+build does not know is "newer" and is refused, never touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("onemap")
+
+OPEN_STATUSES = (
+    "reported",
+    "accepted",
+    "dispatched",
+    "returned",
+    "acknowledged",
+    "on_site",
+    "deferred",
+    "handled",
+    "verified",
+)
+TERMINAL_STATUSES = ("closed", "rejected", "merged")
+_OPEN_SQL = "status NOT IN ('closed', 'rejected', 'merged')"
+
+
+@migrations(name="m001_initial")
+def m001_initial(db: Database) -> None:
+    """Organisation, people, devices, catalogue, events and the append-only event log."""
+    run_script(
+        db,
+        f"""
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO counters VALUES ('rev', 0);
+
+        CREATE TABLE streets (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, approximate INTEGER NOT NULL DEFAULT 1,
+            population INTEGER, area_km2 REAL, lon REAL, lat REAL, geometry TEXT NOT NULL
+        );
+        CREATE TABLE communities (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, street_code TEXT NOT NULL REFERENCES streets(code),
+            approximate INTEGER NOT NULL DEFAULT 1, population INTEGER, lon REAL, lat REAL,
+            geometry TEXT NOT NULL
+        );
+        CREATE TABLE grids (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('comprehensive','hospital','school','market','construction')),
+            community_code TEXT NOT NULL REFERENCES communities(code),
+            street_code TEXT NOT NULL REFERENCES streets(code),
+            population INTEGER NOT NULL, households INTEGER NOT NULL,
+            lon REAL, lat REAL, min_lon REAL, min_lat REAL, max_lon REAL, max_lat REAL,
+            geometry TEXT NOT NULL
+        );
+        CREATE INDEX ix_grids_street ON grids(street_code);
+        CREATE TABLE neighbourhoods (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, grid_id TEXT NOT NULL REFERENCES grids(id),
+            households INTEGER, lon REAL, lat REAL
+        );
+        CREATE INDEX ix_neighbourhoods_grid ON neighbourhoods(grid_id);
+        CREATE TABLE places (
+            id INTEGER PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('estate','road','landmark')),
+            name TEXT NOT NULL, community_code TEXT, street_code TEXT, grid_id TEXT,
+            lon REAL, lat REAL, geometry TEXT
+        );
+        CREATE INDEX ix_places_name ON places(name);
+
+        CREATE TABLE departments (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, name_en TEXT, kind TEXT
+        );
+        CREATE TABLE categories (
+            code TEXT PRIMARY KEY, parent TEXT, name_zh TEXT NOT NULL, name_en TEXT NOT NULL,
+            class TEXT NOT NULL, default_department TEXT, response_limit_min INTEGER,
+            handle_limit REAL, handle_unit TEXT, arrival_clock INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT NOT NULL, phone TEXT,
+            role TEXT NOT NULL CHECK (role IN
+                ('grid_leader','grid_volunteer','liaison','operator','drill_coordinator')),
+            position TEXT, grid_id TEXT, street_code TEXT, department_code TEXT,
+            lon REAL, lat REAL, position_at TEXT, status TEXT NOT NULL DEFAULT 'available',
+            rev INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX ix_people_role ON people(role, street_code);
+        CREATE INDEX ix_people_rev ON people(rev);
+        CREATE TABLE devices (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('camera','door_sensor','manhole','throwing_detector')),
+            name TEXT NOT NULL, grid_id TEXT, street_code TEXT, lon REAL, lat REAL,
+            status TEXT NOT NULL DEFAULT 'online', last_seen_at TEXT
+        );
+        CREATE INDEX ix_devices_street ON devices(street_code);
+
+        CREATE TABLE drills (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, title TEXT NOT NULL, theme TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('district','street','grid')),
+            starts_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'scheduled'
+        );
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            external_id TEXT,
+            category TEXT NOT NULL,
+            class TEXT NOT NULL CHECK (class IN ('ordinary','emergency','assigned')),
+            priority INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 4),
+            title TEXT NOT NULL,
+            description TEXT,
+            reporter_name TEXT, reporter_phone TEXT, reporter_id_no TEXT,
+            lon REAL, lat REAL, src_datum TEXT, src_lon REAL, src_lat REAL,
+            address TEXT, grid_id TEXT, community_code TEXT, street_code TEXT,
+            status TEXT NOT NULL CHECK (status IN
+                ('reported','accepted','dispatched','returned','acknowledged','on_site',
+                 'deferred','handled','verified','closed','rejected','merged')),
+            reported_at TEXT NOT NULL,
+            accepted_at TEXT, dispatched_at TEXT, acknowledged_at TEXT, on_site_at TEXT,
+            handled_at TEXT, verified_at TEXT, closed_at TEXT, rejected_at TEXT,
+            merged_into INTEGER,
+            response_due_at TEXT, arrival_due_at TEXT, handle_due_at TEXT,
+            assignee_kind TEXT, assignee_code TEXT,
+            satisfaction INTEGER,
+            drill_id INTEGER REFERENCES drills(id),
+            version INTEGER NOT NULL DEFAULT 1,
+            rev INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX ux_events_source_ext ON events(source, external_id);
+        CREATE INDEX ix_events_open_street ON events(street_code, priority, reported_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_open ON events(priority, reported_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_open_due ON events(handle_due_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_reported ON events(reported_at, category, status);
+        CREATE INDEX ix_events_grid ON events(grid_id, reported_at);
+        CREATE INDEX ix_events_rev ON events(rev);
+
+        CREATE VIRTUAL TABLE events_fts USING fts5(
+            title, description, address, content='events', content_rowid='id', tokenize='trigram'
+        );
+        CREATE TRIGGER events_fts_ai AFTER INSERT ON events BEGIN
+            INSERT INTO events_fts(rowid, title, description, address)
+            VALUES (new.id, new.title, new.description, new.address);
+        END;
+        CREATE TRIGGER events_fts_ad AFTER DELETE ON events BEGIN
+            INSERT INTO events_fts(events_fts, rowid, title, description, address)
+            VALUES ('delete', old.id, old.title, old.description, old.address);
+        END;
+        CREATE TRIGGER events_fts_au AFTER UPDATE OF title, description, address ON events BEGIN
+            INSERT INTO events_fts(events_fts, rowid, title, description, address)
+            VALUES ('delete', old.id, old.title, old.description, old.address);
+            INSERT INTO events_fts(rowid, title, description, address)
+            VALUES (new.id, new.title, new.description, new.address);
+        END;
+
+        CREATE TABLE event_log (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            from_status TEXT,
+            to_status TEXT,
+            note TEXT,
+            payload TEXT
+        );
+        CREATE INDEX ix_event_log_event ON event_log(event_id, id);
+        CREATE TRIGGER event_log_no_update BEFORE UPDATE ON event_log BEGIN
+            SELECT RAISE(ABORT, 'event_log is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log BEGIN
+            SELECT RAISE(ABORT, 'event_log is append-only: DELETE is not allowed');
+        END;
+        """
+    )
+
+
+
+@migrations(name="m002_closed_loop")
+def m002_closed_loop(db: Database) -> None:
+    """The closed loop (issue 3): whistles and check-ins, the working calendar, routing rules,
+    the access log, the shift handover log, deferral/extension columns and the supervision view.
+
+    The working calendar is seeded here for 2024–2026 from the ``chinese-calendar`` package
+    (fixed years, so the result is deterministic); rows are editable afterwards.
+    """
+    run_script(
+        db,
+        f"""
+        ALTER TABLE events ADD COLUMN deferred_at TEXT;
+        ALTER TABLE events ADD COLUMN suspended_s INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE events ADD COLUMN extended_count INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX ix_events_open_assignee ON events(assignee_code, priority, reported_at) WHERE {_OPEN_SQL};
+        CREATE INDEX ix_events_assignee ON events(assignee_kind, assignee_code);
+
+        CREATE TABLE whistles (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            level TEXT NOT NULL CHECK (level IN ('grid','street','district')),
+            blown_by TEXT NOT NULL,
+            blown_at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            escalated_from INTEGER REFERENCES whistles(id),
+            outcome TEXT,
+            closed_at TEXT,
+            closed_by TEXT,
+            rev INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX ix_whistles_event ON whistles(event_id);
+        CREATE INDEX ix_whistles_open ON whistles(blown_at) WHERE closed_at IS NULL;
+        CREATE INDEX ix_whistles_rev ON whistles(rev);
+        CREATE TABLE whistle_departments (
+            whistle_id INTEGER NOT NULL REFERENCES whistles(id),
+            department_code TEXT NOT NULL,
+            deadline_at TEXT NOT NULL,
+            checked_in_at TEXT,
+            checked_in_by TEXT,
+            late INTEGER CHECK (late IN (0, 1)),
+            PRIMARY KEY (whistle_id, department_code)
+        ) WITHOUT ROWID;
+        CREATE INDEX ix_whistle_departments_dept ON whistle_departments(department_code, whistle_id);
+
+        CREATE TABLE work_calendar (
+            day TEXT PRIMARY KEY CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+            is_workday INTEGER NOT NULL CHECK (is_workday IN (0, 1)),
+            note TEXT,
+            edited_by TEXT,
+            edited_at TEXT
+        ) WITHOUT ROWID;
+
+        CREATE TABLE routing_rules (
+            id INTEGER PRIMARY KEY,
+            category TEXT NOT NULL,
+            street_code TEXT,
+            department_code TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE UNIQUE INDEX ux_routing_rules ON routing_rules(category, coalesce(street_code, ''), department_code);
+
+        CREATE TABLE access_log (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            role TEXT NOT NULL,
+            scope TEXT,
+            action TEXT NOT NULL,
+            event_id INTEGER,
+            reason TEXT NOT NULL
+        );
+        CREATE INDEX ix_access_log_at ON access_log(at);
+        CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log BEGIN
+            SELECT RAISE(ABORT, 'access_log is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER access_log_no_delete BEFORE DELETE ON access_log BEGIN
+            SELECT RAISE(ABORT, 'access_log is append-only: DELETE is not allowed');
+        END;
+
+        CREATE TABLE handover_notes (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            at TEXT NOT NULL,
+            author TEXT NOT NULL,
+            shift TEXT NOT NULL,
+            text TEXT NOT NULL,
+            open_items TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX ix_handover_notes_at ON handover_notes(at);
+        CREATE TRIGGER handover_notes_no_update BEFORE UPDATE ON handover_notes BEGIN
+            SELECT RAISE(ABORT, 'handover_notes is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER handover_notes_no_delete BEFORE DELETE ON handover_notes BEGIN
+            SELECT RAISE(ABORT, 'handover_notes is append-only: DELETE is not allowed');
+        END;
+
+        CREATE INDEX ix_event_log_supervise ON event_log(at) WHERE action = 'supervise';
+        CREATE VIEW supervisions AS
+            SELECT l.id AS log_id, l.uid, l.event_id, l.at, l.actor, l.note,
+                   json_extract(l.payload, '$.reminder.to_kind') AS target_kind,
+                   json_extract(l.payload, '$.reminder.to') AS target,
+                   json_extract(l.payload, '$.overdue') AS overdue,
+                   json_extract(l.payload, '$.handle_due_at') AS handle_due_at
+            FROM event_log l WHERE l.action = 'supervise';
+        """
+    )
+    from db.calendar import SEED_YEARS, seed_work_calendar
+
+    seed_work_calendar(db.conn, SEED_YEARS)
+
+
+@migrations(name="m003_pending_index")
+def m003_pending_index(db: Database) -> None:
+    """A partial index for the 待处理 tab: the few events waiting for the centre, in queue order."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS ix_events_pending ON events(priority, reported_at) "
+        "WHERE status IN ('reported', 'accepted', 'returned')"
+    )
+
+
+@migrations(name="m004_intake")
+def m004_intake(db: Database) -> None:
+    """Intake (issue 4): import runs, the quarantine, editable category/status/column mappings,
+    merge suggestions, IoT readings, and the events columns imports need.
+
+    ``source_code``/``source_status`` keep the source's own category code and status verbatim (a
+    re-import compares them and the other source-owned columns to tell unchanged from updated); ``needs_classification`` flags events whose code had no
+    mapping (category 待分类); ``address_note`` holds e.g. an address naming another street.
+    The quarantine keeps its fix/discard history in its status and ``resolved_*`` columns: a
+    resolved row can no longer change and no row can be deleted (triggers).
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE events ADD COLUMN source_code TEXT;
+        ALTER TABLE events ADD COLUMN source_status TEXT;
+        ALTER TABLE events ADD COLUMN needs_classification INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE events ADD COLUMN address_note TEXT;
+        CREATE INDEX ix_events_unclassified ON events(reported_at) WHERE needs_classification = 1;
+        CREATE INDEX ix_events_category_time ON events(category, reported_at, lat, lon);
+
+        CREATE TABLE import_runs (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            file TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL,
+            file_size INTEGER,
+            format TEXT NOT NULL,
+            source TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            actor TEXT NOT NULL,
+            pid INTEGER,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running' CHECK (status IN ('running', 'complete', 'failed')),
+            next_item INTEGER NOT NULL DEFAULT 1,
+            counts TEXT NOT NULL DEFAULT '{}',
+            error TEXT
+        );
+        CREATE INDEX ix_import_runs_file ON import_runs(file_sha256, format, status);
+        CREATE INDEX ix_import_runs_started ON import_runs(started_at);
+
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES import_runs(id),
+            file TEXT,
+            file_sha256 TEXT,
+            item INTEGER,
+            line INTEGER,
+            format TEXT NOT NULL,
+            source TEXT NOT NULL,
+            external_id TEXT,
+            raw TEXT NOT NULL,
+            fields TEXT,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'fixed', 'discarded')),
+            resolved_at TEXT,
+            resolved_by TEXT,
+            resolution_note TEXT,
+            fixed_raw TEXT,
+            last_error TEXT,
+            event_id INTEGER REFERENCES events(id)
+        );
+        CREATE UNIQUE INDEX ux_quarantine_item ON quarantine(file_sha256, item) WHERE file_sha256 IS NOT NULL;
+        CREATE INDEX ix_quarantine_open ON quarantine(created_at) WHERE status = 'open';
+        CREATE INDEX ix_quarantine_run ON quarantine(run_id);
+        CREATE INDEX ix_quarantine_ext ON quarantine(source, external_id) WHERE status = 'open';
+        CREATE TRIGGER quarantine_resolved_is_final BEFORE UPDATE ON quarantine WHEN old.status <> 'open' BEGIN
+            SELECT RAISE(ABORT, 'quarantine: a fixed or discarded record is history and cannot change');
+        END;
+        CREATE TRIGGER quarantine_no_delete BEFORE DELETE ON quarantine BEGIN
+            SELECT RAISE(ABORT, 'quarantine: records are never deleted (discard them with a reason)');
+        END;
+
+        CREATE TABLE category_mappings (
+            source TEXT NOT NULL,
+            source_code TEXT NOT NULL COLLATE NOCASE,
+            category TEXT NOT NULL,
+            note TEXT,
+            edited_by TEXT,
+            edited_at TEXT,
+            PRIMARY KEY (source, source_code)
+        );
+        CREATE TABLE status_mappings (
+            source TEXT NOT NULL,
+            source_status TEXT NOT NULL COLLATE NOCASE,
+            status TEXT NOT NULL CHECK (status IN
+                ('reported','accepted','dispatched','returned','acknowledged','on_site',
+                 'deferred','handled','verified','closed','rejected')),
+            note TEXT,
+            PRIMARY KEY (source, source_status)
+        );
+        CREATE TABLE column_mappings (
+            format TEXT NOT NULL,
+            header TEXT NOT NULL,
+            field TEXT NOT NULL,
+            edited_by TEXT,
+            edited_at TEXT,
+            PRIMARY KEY (format, header)
+        );
+
+        CREATE TABLE merge_suggestions (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL REFERENCES events(id),
+            other_id INTEGER NOT NULL REFERENCES events(id),
+            distance_m REAL NOT NULL,
+            minutes REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'accepted', 'dismissed')),
+            created_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES import_runs(id),
+            resolved_at TEXT,
+            resolved_by TEXT,
+            note TEXT,
+            UNIQUE (event_id, other_id)
+        );
+        CREATE INDEX ix_merge_suggestions_open ON merge_suggestions(created_at) WHERE status = 'open';
+        CREATE INDEX ix_merge_suggestions_other ON merge_suggestions(other_id);
+
+        CREATE TABLE device_readings (
+            id INTEGER PRIMARY KEY,
+            device_uid TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            at TEXT NOT NULL,
+            value REAL,
+            raw_value TEXT,
+            valid INTEGER NOT NULL CHECK (valid IN (0, 1)),
+            invalid_reason TEXT,
+            is_alarm INTEGER NOT NULL DEFAULT 0,
+            event_ext_id TEXT,
+            event_id INTEGER REFERENCES events(id),
+            payload TEXT,
+            run_id INTEGER REFERENCES import_runs(id),
+            UNIQUE (device_uid, record_id)
+        );
+        CREATE INDEX ix_device_readings_at ON device_readings(device_uid, at);
+        CREATE INDEX ix_device_readings_invalid ON device_readings(at) WHERE valid = 0;
+        CREATE INDEX ix_device_readings_pending ON device_readings(event_ext_id)
+            WHERE event_id IS NULL AND event_ext_id IS NOT NULL;
+        """
+    )
+    from db.intake.mappings import seed_mappings
+
+    seed_mappings(db.conn)
+
+
+# ---------------------------------------------------------------------------
+# Later migrations, in this order. Each issue adds its own below its marker;
+# keep the markers so parallel branches merge cleanly.
+# ---------------------------------------------------------------------------
+
+# [m005] issue 4 — intake speed
+
+
+# [m006] issue 5 — three one-maps (themes, buildings, ecology)
+
+
+# [m007] issue 6 — KPI rollups, wall layouts, saved filters
+
+
+# [m008] issue 8 — grid robot (warnings, care list, visits, positions)
+
+
+# [m009] issue 7 — drills (series, templates, injects, clock, media)
+
+
+# [end of migrations]
+
+
+def run_script(db: Database, sql: str) -> None:
+    """Run a multi-statement script inside the current transaction.
+
+    ``sqlite3.executescript`` would COMMIT first, breaking the migration's atomicity,
+    so statements are split with ``sqlite3.complete_statement`` and run one by one.
+    """
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                db.execute(buf)
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement at end of script: {buf.strip()[:80]}")
+
+
+SCHEMA_VERSION = len(migrations._migrations)
+MIGRATION_NAMES = [m.name for m in migrations._migrations]

@@ -1,0 +1,296 @@
+"""数据导入 (import a feed file): choose the file, its format, encoding and datum; the import runs
+in a worker with a progress bar and a 取消 button; the result shows what was created, updated,
+unchanged and quarantined, and opens the quarantine panel when records were held back.
+
+A thin view over :func:`db.intake.import_file` (the same call as ``onemap import``): the worker
+reports through a queued signal (:class:`widgets.intake_common.CancellableTask`), never touching
+a widget; the UI thread only moves the bar. Cancelling a small file (≤ 50,000 records, one
+transaction) writes nothing; cancelling a larger one keeps the chunks already committed under an
+incomplete run, which importing the same file again resumes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.intake_views import DATUMS, ENCODINGS, IMPORT_FORMATS, REASON_ZH, guess_format, import_summary
+from widgets.intake_common import CountTile, TaskDialog, human_error, labelled_form, plain
+
+FILE_FILTER = "数据文件 (*.csv *.txt *.json *.jsonl *.ndjson *.xml);;所有文件 (*)"
+BAR_MAX = TaskDialog.BAR_MAX
+
+
+def _import(replica, path, fmt, *, encoding, datum, actor, progress, cancel):
+    from db.intake import import_file
+
+    return import_file(replica, path, fmt, encoding=encoding, datum=datum, actor=actor, progress=progress,
+                       cancel=cancel)  # fmt: skip
+
+
+class ImportDialog(TaskDialog):
+    """``imported(result)`` after a run (complete or cancelled); ``openQuarantine()`` when the
+    operator asks to see the held-back records."""
+
+    imported = Signal(object)
+    openQuarantine = Signal()
+    HOLD_TEXT_WHILE_CANCELLING = True
+
+    def __init__(self, replica, actor: str, parent: QWidget | None = None, *, start_dir: str | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ImportDialog")
+        self.setWindowTitle("数据导入 — 一张图指挥台")
+        self.resize(780, 680)
+        self.replica = replica
+        self.actor = actor
+        self.result = None
+        self.error: BaseException | None = None
+        self._start_dir = start_dir or str(Path.home())
+
+        # -- the form --
+        self.path = QLineEdit(self)
+        self.path.setObjectName("importPath")
+        self.path.setPlaceholderText("选择要导入的文件（12345 工单 CSV、Open311、数字城管、物联告警）")
+        self.path.setClearButtonEnabled(True)
+        self.path.textChanged.connect(self._on_path)
+        self.browse = QPushButton("浏览…", self)
+        self.browse.setAutoDefault(False)
+        self.browse.clicked.connect(self.choose_file)
+        self.fmt = QComboBox(self)
+        self.fmt.setObjectName("importFormat")
+        for code, text in IMPORT_FORMATS.items():
+            self.fmt.addItem(f"{text}  · {code}", code)
+        self.encoding = QComboBox(self)
+        self.encoding.setObjectName("importEncoding")
+        for code, text in ENCODINGS.items():
+            self.encoding.addItem(text, code)
+        self.encoding.setToolTip("文件编码：默认自动识别 UTF-8（含 BOM）或 GB18030/GBK")
+        self.datum = QComboBox(self)
+        self.datum.setObjectName("importDatum")
+        for code, text in DATUMS.items():
+            self.datum.addItem(text, code)
+        self.datum.setToolTip("文件未逐行给出「坐标系」时采用的坐标系；入库时统一转换为 WGS-84，并保留原始坐标")
+
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        row.addWidget(self.path, 1)
+        row.addWidget(self.browse)
+        form = labelled_form()
+        form.addRow(plain("文件", wrap=False), row)
+        form.addRow(plain("格式", wrap=False), self.fmt)
+        form.addRow(plain("编码", wrap=False), self.encoding)
+        form.addRow(plain("坐标系", wrap=False), self.datum)
+
+        # -- progress --
+        self._progress_widgets("importProgress")
+        self.bar.setValue(0)
+        self.bar.setFormat("%p%")
+
+        # -- the result --
+        self.tiles = {
+            "created": CountTile("新建", "created"),
+            "updated": CountTile("更新", "updated"),
+            "unchanged": CountTile("未变", "unchanged"),
+            "quarantined": CountTile("隔离", "quarantined"),
+        }
+        tiles = QHBoxLayout()
+        tiles.setSpacing(8)
+        for t in self.tiles.values():
+            tiles.addWidget(t, 1)
+        self.detail = plain("", "dialogHint")
+        self.reasons = QListWidget(self)
+        self.reasons.setObjectName("importReasons")
+        self.reasons.setMinimumHeight(96)
+        self.reasons.hide()
+        self.result_box = QWidget(self)
+        rb = QVBoxLayout(self.result_box)
+        rb.setContentsMargins(0, 0, 0, 0)
+        rb.addWidget(plain("导入结果", "subTitle"))
+        rb.addLayout(tiles)
+        rb.addWidget(self.detail)
+        rb.addWidget(self.reasons)
+        self.result_box.hide()
+
+        # -- buttons --
+        self.quarantine_button = QPushButton("查看隔离区", self)
+        self.quarantine_button.setObjectName("openQuarantineButton")
+        self.quarantine_button.setProperty("kind", "overlay")
+        self.quarantine_button.setAutoDefault(False)
+        self.quarantine_button.clicked.connect(self._open_quarantine)
+        self.quarantine_button.hide()
+        buttons = self._task_buttons("开始导入  Ctrl+Enter", "importCancelButton")
+        buttons.insertWidget(0, self.quarantine_button)
+
+        lay = QVBoxLayout(self)
+        lay.setSpacing(8)
+        lay.addWidget(plain("数据导入", "DialogTitle"))
+        lay.addWidget(plain(
+            "按（来源，来源编号）识别记录：重复导入同一文件不会产生新事件。无法入库的记录进入隔离区，"
+            "注明文件、行号和原因，可修正后重新提交。", "dialogHint"))  # fmt: skip
+        lay.addLayout(form)
+        lay.addSpacing(4)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.progress_text)
+        lay.addWidget(self.message)
+        lay.addWidget(self.result_box, 1)
+        self.spacer = QWidget(self)  # keeps the buttons at the bottom before there is a result
+        lay.addWidget(self.spacer, 1)
+        lay.addLayout(buttons)
+        self.path.setFocus()
+
+    # -- the form --------------------------------------------------------------------------------
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "选择导入文件", self._start_dir, FILE_FILTER)
+        if path:
+            self.set_file(path)
+
+    def set_file(self, path: str, fmt: str | None = None) -> None:
+        self.path.setText(str(path))
+        if fmt:
+            self.set_format(fmt)
+
+    def set_format(self, fmt: str) -> None:
+        i = self.fmt.findData(fmt)
+        if i < 0:
+            raise ValueError(f"unknown format {fmt!r}")
+        self.fmt.setCurrentIndex(i)
+
+    def set_encoding(self, encoding: str | None) -> None:
+        i = self.encoding.findData(encoding)
+        if i < 0:
+            self.encoding.addItem(str(encoding), encoding)
+            i = self.encoding.count() - 1
+        self.encoding.setCurrentIndex(i)
+
+    def set_datum(self, datum: str) -> None:
+        i = self.datum.findData(datum)
+        if i >= 0:
+            self.datum.setCurrentIndex(i)
+
+    def _on_path(self, text: str) -> None:
+        fmt = guess_format(text.strip())
+        if fmt and not self.task.running:
+            self.fmt.setCurrentIndex(self.fmt.findData(fmt))
+
+    # -- running -----------------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start the import in a worker. Returns False when the form is not ready or one runs."""
+        if self.task.running:
+            return False
+        text = self.path.text().strip()
+        if not text:
+            self.message.say("warn", "请先选择要导入的文件")
+            self.path.setFocus()
+            return False
+        path = Path(text).expanduser()
+        if not path.is_file():
+            self.message.say("error", f"找不到文件：{path}")
+            self.path.setFocus()
+            return False
+        fmt = self.fmt.currentData()
+        self.result, self.error = None, None
+        self.bar.setValue(0)
+        self.progress_text.setText(f"正在准备：{path.name}（载入网格、地名库与映射表）…")
+        self.message.say("", "")
+        self.result_box.hide()
+        self.quarantine_button.hide()
+        self._set_running(True)
+        self.task.start(_import, self.replica, str(path), fmt, encoding=self.encoding.currentData(),
+                        datum=self.datum.currentData(), actor=self.actor)  # fmt: skip
+        return True
+
+    def cancel(self) -> None:
+        """取消: stop the running import at its next batch."""
+        if not self.task.running:
+            return
+        super().cancel()
+        self.progress_text.setText("正在取消：当前批次处理完即停止…")
+
+    def _set_running(self, on: bool) -> None:
+        for w in (self.path, self.browse, self.fmt, self.encoding, self.datum, self.start_button):
+            w.setEnabled(not on)
+        super()._set_running(on)
+        self.close_button.setText("关闭  Esc")
+
+    def _on_result(self, result) -> None:
+        self.result = result
+        self._show_result(result)
+        self.imported.emit(result)
+
+    def _on_error(self, exc: BaseException) -> None:
+        from db.intake import ImportBusy, ImportFileError, ImportOptionError
+
+        self.error = exc
+        self.bar.setValue(0)
+        self.progress_text.setText("")
+        if isinstance(exc, ImportOptionError):
+            self.message.say("error", f"导入选项有误：{human_error(exc)}")
+        elif isinstance(exc, ImportFileError):
+            self.message.say("error", f"文件无法按所选格式读取，未导入任何记录：{human_error(exc)}")
+        elif isinstance(exc, ImportBusy):
+            self.message.say("warn", f"该文件正在导入中：{human_error(exc)}")
+        else:
+            self.message.say("error", f"导入失败：{type(exc).__name__}: {exc}")
+
+    def _show_result(self, r) -> None:
+        cancelled = r.status == "cancelled"
+        self.bar.setValue(self.bar.value() if cancelled else BAR_MAX)
+        for key, tile in self.tiles.items():
+            n = getattr(r, key)
+            tile.set_value(n, alert=key == "quarantined" and n > 0)
+        bits = [f"共 {r.records:,} 条记录"]
+        if r.skipped:
+            bits.append(f"续传：跳过已提交的 {r.skipped:,} 条")
+        if r.needs_classification:
+            bits.append(f"{r.needs_classification:,} 件待分类")
+        if r.suggestions:
+            bits.append(f"{r.suggestions:,} 条合并建议")
+        if r.readings:
+            bits.append(f"传感读数 {r.readings:,}（无效 {r.invalid_readings:,}）")
+        bits.append(f"编码 {r.encoding or '—'}")
+        bits.append(f"用时 {r.elapsed_s:.1f} 秒")
+        self.detail.setText(" · ".join(bits))
+        self.reasons.clear()
+        for kind, n in r.reasons.most_common():
+            examples = r.examples.get(kind, [])
+            lines = "、".join(str(line) for line, _ in examples) + ("…" if n > len(examples) else "")
+            text = f"{REASON_ZH.get(kind, kind)} × {n:,}" + (f"（第 {lines} 行）" if examples else "")
+            self.reasons.addItem(text + (f" — {examples[0][1]}" if examples else ""))
+        self.reasons.setVisible(bool(r.reasons))
+        self.result_box.show()
+        self.spacer.hide()
+        self.quarantine_button.setVisible(r.quarantined > 0)
+        if cancelled:
+            self.progress_text.setText("已取消")
+            if r.run_id is not None and r.records:
+                self.message.say(
+                    "warn",
+                    f"导入已取消：已提交 {r.records:,} 条（整批提交），导入批次 {r.run_uid} 标记为未完成；"
+                    "再次导入同一文件将从中断处继续，不会重复。",
+                )
+            else:
+                self.message.say("warn", "导入已取消：未写入任何记录。")
+        else:
+            self.progress_text.setText(f"完成：{import_summary(r)}")
+            if r.quarantined:
+                self.message.say("warn", f"导入完成，{r.quarantined:,} 条记录进入隔离区，请核对原因后修正或丢弃。")
+            else:
+                self.message.say("ok", "导入完成，全部记录已入库。")
+
+    def _open_quarantine(self) -> None:
+        self.openQuarantine.emit()
+
+    # -- closing -------------------------------------------------------------------------------------
+    def _closing(self) -> None:
+        self.close_button.setText("正在取消…")
