@@ -277,8 +277,14 @@ def accept_suggestion(service, row: dict) -> dict:
     check = merge_check({**row, "event_status": event["status"]})
     if not check.ok:
         raise IllegalTransition(check.why)
-    return merge_suggestions.accept(service.replica, int(row["id"]), actor=service.actor,
-                                    expected_version=int(row["event_version"]))  # fmt: skip
+    guard = service._guard("merge")  # again inside the transaction, on both events
+    try:
+        return merge_suggestions.accept(service.replica, int(row["id"]), actor=service.actor,
+                                        expected_version=int(row["event_version"]), guard=guard)  # fmt: skip
+    except access.AccessDenied as exc:
+        access.record_refusal(service.replica, service.session, "merge", row["event_id"], exc.reason,
+                              actor=service.actor)  # fmt: skip
+        raise
 
 
 # -- search history (section 6) ------------------------------------------------------------------

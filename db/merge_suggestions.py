@@ -45,11 +45,15 @@ def _open(conn, sid: int) -> dict:
 
 
 def accept(replica, sid: int, *, actor: str, expected_version: int | None = None, into: int | None = None,
-           note: str | None = None) -> dict:  # fmt: skip
+           note: str | None = None, guard=None) -> dict:  # fmt: skip
     """Merge the suggestion's newer event into the older one (or the other way round with
     ``into=event_id``): a logged ``merge`` transition plus the suggestion marked accepted, in one
     transaction. Returns the merged event's row. Lifecycle refusals (e.g. an event already
-    dispatched cannot be merged) raise :class:`app.lifecycle.IllegalTransition`."""
+    dispatched cannot be merged) raise :class:`app.lifecycle.IllegalTransition`.
+
+    ``guard(row)`` (as in :mod:`db.event_ops`) is called inside the transaction with BOTH events
+    (the one merged and the one it goes into) and raises to refuse: only a session that may
+    ``merge`` both may accept (``app.intake_views.accept_suggestion`` passes the role check)."""
     from db import event_ops
 
     with replica.write("events", "event_log", "merge_suggestions") as conn:
@@ -60,9 +64,13 @@ def accept(replica, sid: int, *, actor: str, expected_version: int | None = None
         merged = s["event_id"] if target == s["other_id"] else s["other_id"]
         if expected_version is None:
             expected_version = conn.execute("SELECT version FROM events WHERE id = ?", (merged,)).fetchone()[0]
+        if guard is not None:
+            row_t = conn.execute("SELECT * FROM events WHERE id = ?", (target,)).fetchone()
+            if row_t is not None:
+                event_ops._guarded(conn, dict(row_t), guard)
         text = note or f"合并重复事件（建议 #{sid}：相距 {s['distance_m']:.0f} 米、{s['minutes']:.0f} 分钟）"
         row = event_ops._apply(replica, conn, merged, "merge", actor=actor, expected_version=expected_version,
-                               note=text, payload={"into": target, "suggestion": sid}, at=None, guard=None)  # fmt: skip
+                               note=text, payload={"into": target, "suggestion": sid}, at=None, guard=guard)  # fmt: skip
         now = timeutil.now_iso()
         conn.execute(
             "UPDATE merge_suggestions SET status = 'accepted', resolved_at = ?, resolved_by = ?, note = ? WHERE id = ?",

@@ -456,6 +456,46 @@ def m004_intake(db: Database) -> None:
 # [m005] issue 4 — intake speed
 
 
+@migrations(name="m005_intake_speed")
+def m005_intake_speed(db: Database) -> None:
+    """Phone-number history search without a scan of the events (``ix_events_reporter_phone``;
+    a partial number scans this narrow index instead of the table), and ``fts_pending``: id ranges
+    of imported events whose full-text rows are written after the import's transactions, in short
+    slices (:mod:`db.intake.fts_backlog`); the FTS triggers skip rows still pending."""
+    run_script(
+        db,
+        """
+        CREATE INDEX IF NOT EXISTS ix_events_reporter_phone ON events(reporter_phone);
+
+        CREATE TABLE fts_pending (
+            id INTEGER PRIMARY KEY,
+            lo INTEGER NOT NULL, hi INTEGER NOT NULL,  -- events.id range still to index
+            run_id INTEGER, created_at TEXT NOT NULL
+        );
+        DROP TRIGGER events_fts_ai;
+        DROP TRIGGER events_fts_ad;
+        DROP TRIGGER events_fts_au;
+        CREATE TRIGGER events_fts_ai AFTER INSERT ON events
+        WHEN NOT EXISTS (SELECT 1 FROM fts_pending p WHERE new.id BETWEEN p.lo AND p.hi) BEGIN
+            INSERT INTO events_fts(rowid, title, description, address)
+            VALUES (new.id, new.title, new.description, new.address);
+        END;
+        CREATE TRIGGER events_fts_ad AFTER DELETE ON events
+        WHEN NOT EXISTS (SELECT 1 FROM fts_pending p WHERE old.id BETWEEN p.lo AND p.hi) BEGIN
+            INSERT INTO events_fts(events_fts, rowid, title, description, address)
+            VALUES ('delete', old.id, old.title, old.description, old.address);
+        END;
+        CREATE TRIGGER events_fts_au AFTER UPDATE OF title, description, address ON events
+        WHEN NOT EXISTS (SELECT 1 FROM fts_pending p WHERE old.id BETWEEN p.lo AND p.hi) BEGIN
+            INSERT INTO events_fts(events_fts, rowid, title, description, address)
+            VALUES ('delete', old.id, old.title, old.description, old.address);
+            INSERT INTO events_fts(rowid, title, description, address)
+            VALUES (new.id, new.title, new.description, new.address);
+        END;
+        """,
+    )
+
+
 # [m006] issue 5 — three one-maps (themes, buildings, ecology)
 
 

@@ -44,7 +44,7 @@ import orjson
 from app import timeutil
 from app.lifecycle import STAGE_COLUMN, TERMINAL
 from db import datum as datum_mod
-from db.intake import mappings
+from db.intake import fts_backlog, mappings
 from db.intake.deadlines import WorkClock
 from db.intake.prepare import STAGE_COLUMNS, STAGE_INDEX, Context, Prepared, prepare
 from db.intake.records import FormatError
@@ -106,6 +106,9 @@ class ImportResult:
     transactions: int = 0
     max_transaction_s: float = 0.0
     elapsed_s: float = 0.0
+    fts_indexed: int = 0  # events given their full-text rows after the import's transactions
+    fts_s: float = 0.0
+    fts_max_transaction_s: float = 0.0
     encoding: str = ""
     reasons: Counter = field(default_factory=Counter)
     examples: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
@@ -440,6 +443,7 @@ class _Writer:
         self.lock = getattr(replica, "_lock", None) or contextlib.nullcontext()
         self._last: dict = {}
         self.exclude_quarantine_id: int | None = None  # the row a resubmission resolves itself
+        self.defer_fts = False  # new events' full-text rows come later (db.intake.fts_backlog)
 
     def write(self, preps: list[Prepared], *, final: bool, next_item: int, update_run: bool = True,
               also: Callable | None = None) -> float:  # fmt: skip
@@ -534,7 +538,10 @@ class _Writer:
             res.needs_classification += conn.execute(
                 "SELECT count(*) FROM temp.intake_stage WHERE event_id IS NULL AND needs_classification = 1"
             ).fetchone()[0]
+        fts_range = fts_backlog.open_range(conn, self.run.id) if created and self.defer_fts else None
         conn.execute(_UPSERT, {"rev": rev, "source": self.run.source, "now": now})
+        if fts_range is not None:
+            fts_backlog.close_range(conn, fts_range)
         if created:
             conn.execute(_MATCH_NEW, {"source": self.run.source})
         actor, run_uid, file = self.run.actor, self.run.uid, self.run.file
@@ -671,6 +678,27 @@ def gc_paused():
 
 
 
+def _catch_up_fts(replica, result: ImportResult, report: Progress, cancel) -> None:
+    """Index the new events' text (ours and any a killed import left pending), in short
+    transactions. Cancelling stops it; the rest is done by the next import."""
+    c = replica.reader()
+    try:
+        todo = fts_backlog.pending(c)
+    finally:
+        c.close()
+    if not todo:
+        return
+    t0 = time.perf_counter()
+
+    def step(done: int) -> None:
+        report(0.95 + 0.05 * min(done / todo, 1.0), f"全文索引 text index {done:,}/{todo:,}; {result.summary()}")
+
+    n, txns, longest = fts_backlog.catch_up(replica, progress=step, cancel=cancel)
+    result.fts_indexed += n
+    result.fts_s += time.perf_counter() - t0
+    result.fts_max_transaction_s = max(result.fts_max_transaction_s, longest)
+
+
 def _resumable(conn, sha: str, fmt: str, options: str) -> dict | None:
     r = conn.execute(
         "SELECT * FROM import_runs WHERE file_sha256 = ? AND format = ? AND status IN ('running', 'failed') "
@@ -772,17 +800,25 @@ def import_file(
             mappings.save_column_map(wconn, fmt, mapping, actor=str(actor))
 
     held: list[Prepared] = []
-    held_records = 0
+    held_records = 0  # records read but not yet written (the single-transaction file, until it grows too big)
     chunked = prev is not None
     reader.batch_size = FIRST_BATCH
+    writer.defer_fts = True
+    read_frac = 0.0
 
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
+
+    def written(note: str = "") -> None:
+        # the position in the file, scaled back by what is read but not yet written
+        done = result.records / max(result.records + held_records, 1)
+        report(0.95 * read_frac * done, f"{result.records:,} 条记录已写入 records written{note}; {result.summary()}")
 
     try:
         with gc_paused(), _big_cache(replica):
             for raw in reader.batches(skip_before=skip_before):
                 prep = prepare(raw, ctx)
+                read_frac = feed.fraction
                 if chunked:
                     if cancelled():
                         result.status = "cancelled"
@@ -790,28 +826,39 @@ def import_file(
                     secs = writer.write([prep], final=False, next_item=max(prep.last_item + 1, run.next_item))
                     rate = max(prep.records, 1) / max(secs, 1e-3)
                     reader.batch_size = int(min(MAX_BATCH, max(MIN_BATCH, rate * TARGET_TXN_S)))
-                else:
-                    held.append(prep)
-                    held_records += prep.records
-                    if held_records > SINGLE_TRANSACTION_MAX:
-                        chunked = True
-                        for p in held:
-                            if cancelled():
-                                result.status = "cancelled"
-                                break
-                            writer.write([p], final=False, next_item=p.last_item + 1)
-                        held = []
-                        if result.status == "cancelled":
+                    written()
+                    continue
+                held.append(prep)
+                held_records += prep.records
+                if held_records > SINGLE_TRANSACTION_MAX:
+                    # too big for one transaction: from now on the run commits in chunks
+                    chunked = True
+                    while held:
+                        if cancelled():
+                            result.status = "cancelled"
                             break
-                    elif cancelled():
-                        result.status = "cancelled"
+                        p = held.pop(0)
+                        held_records -= p.records
+                        writer.write([p], final=False, next_item=p.last_item + 1)
+                        written()
+                    held, held_records = [], 0
+                    if result.status == "cancelled":
                         break
-                report(0.97 * feed.fraction, f"{result.records + held_records:,} 条记录 records; {result.summary()}")
+                    continue
+                if cancelled():
+                    result.status = "cancelled"
+                    break
+                report(0.8 * read_frac, f"{held_records:,} 条记录已读取 records read; 待一次写入 to write in one transaction")
             if result.status != "cancelled":
                 if cancelled() and not chunked:
                     result.status = "cancelled"
                 else:
+                    if held_records:
+                        report(0.85, f"写入 {held_records:,} 条记录 writing {held_records:,} records in one transaction…")
                     writer.write(held, final=True, next_item=getattr(reader, "total_items", 0) + 1)
+                    held, held_records = [], 0
+                    written()
+            _catch_up_fts(replica, result, report, cancel)
     except BaseException as exc:
         if run.id is not None and chunked and not isinstance(exc, KeyboardInterrupt | SystemExit):
             with contextlib.suppress(Exception), replica.write("import_runs") as wconn:

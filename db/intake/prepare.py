@@ -68,6 +68,7 @@ class Context:
     _gazetteer: object = None
     _street_by_name: dict | None = None
     _code_cache: dict = field(default_factory=dict)
+    _named_cache: dict = field(default_factory=dict)
 
     @property
     def gazetteer(self):
@@ -83,11 +84,19 @@ class Context:
         if self._street_by_name is None:
             self._street_by_name = {n: c for c, n in self.street_names.items()}
         i = address.find("街道")
+        if i < 0:
+            return None
+        key = address[max(0, i - 5) : i + 2]  # the first mention: a match there decides
+        hit = self._named_cache.get(key)
+        if hit is not None:
+            return hit
         while i >= 0:
             for k in (2, 3, 4, 5):
                 if i - k >= 0:
                     code = self._street_by_name.get(address[i - k : i + 2])
                     if code:
+                        if len(self._named_cache) < 100_000 and address.find("街道") == i:
+                            self._named_cache[key] = code
                         return code
             i = address.find("街道", i + 2)
         return None
