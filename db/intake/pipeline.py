@@ -752,7 +752,13 @@ def import_file(
         raise ImportFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     source = SOURCES[fmt]
     opts = {"encoding": enc, "datum": default_datum, "mapping": mapping or None, "window_s": window_s}
-    report = progress or (lambda f, t: None)
+    shown = [0.0]
+
+    def report(frac: float, text: str) -> None:  # never backwards (reading runs ahead of writing)
+        shown[0] = max(shown[0], min(frac, 1.0))
+        if progress is not None:
+            progress(shown[0], text)
+
     result = ImportResult()
     conn = replica.reader()
     try:
@@ -848,7 +854,7 @@ def import_file(
                 if cancelled():
                     result.status = "cancelled"
                     break
-                report(0.8 * read_frac, f"{held_records:,} 条记录已读取 records read; 待一次写入 to write in one transaction")
+                report(0.5 * read_frac, f"{held_records:,} 条记录已读取 records read; 待一次写入 to write in one transaction")
             if result.status != "cancelled":
                 if cancelled() and not chunked:
                     result.status = "cancelled"
