@@ -105,6 +105,7 @@ class ImportResult:
     invalid_readings: int = 0
     transactions: int = 0
     max_transaction_s: float = 0.0
+    transaction_s: list[float] = field(default_factory=list)  # each write transaction's duration
     elapsed_s: float = 0.0
     fts_indexed: int = 0  # events given their full-text rows after the import's transactions
     fts_s: float = 0.0
@@ -480,6 +481,7 @@ class _Writer:
             dt_s = time.perf_counter() - t0
         self.result.transactions += 1
         self.result.max_transaction_s = max(self.result.max_transaction_s, dt_s)
+        self.result.transaction_s.append(dt_s)
         return dt_s
 
     def _update_run(self, conn, final: bool, next_item: int, now: str) -> None:
