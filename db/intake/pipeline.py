@@ -444,6 +444,7 @@ class _Writer:
         self.lock = getattr(replica, "_lock", None) or contextlib.nullcontext()
         self._last: dict = {}
         self.exclude_quarantine_id: int | None = None  # the row a resubmission resolves itself
+        self._since_checkpoint = 0
         self.defer_fts = False  # new events' full-text rows come later (db.intake.fts_backlog)
 
     def write(self, preps: list[Prepared], *, final: bool, next_item: int, update_run: bool = True,
@@ -482,6 +483,10 @@ class _Writer:
         self.result.transactions += 1
         self.result.max_transaction_s = max(self.result.max_transaction_s, dt_s)
         self.result.transaction_s.append(dt_s)
+        self._since_checkpoint += sum(len(p.rows) for p in preps)
+        if self._since_checkpoint >= CHECKPOINT_ROWS:  # ~3 KiB of WAL per event: about every 60 MiB
+            self._since_checkpoint = 0
+            _checkpoint(self.replica)
         return dt_s
 
     def _update_run(self, conn, final: bool, next_item: int, now: str) -> None:
@@ -641,28 +646,40 @@ class _Writer:
 
 # -- the import ---------------------------------------------------------------------------------
 IMPORT_CACHE_KIB = 262_144  # page cache of the writer connection during an import (256 MiB)
-IMPORT_CHECKPOINT_PAGES = 16_384  # WAL auto-checkpoint during an import: every 64 MiB, not every 4 MiB
+CHECKPOINT_ROWS = 20_000  # a PASSIVE WAL checkpoint after this many imported records
 
 
 @contextlib.contextmanager
 def _big_cache(replica):
     """A bigger page cache on the writer connection while importing (the events table's ten
-    indexes and the trigram FTS index are updated at random places, and with the default 64 MiB
-    they keep evicting each other), and fewer WAL checkpoints (one per ~64 MiB of WAL rather than
-    after nearly every chunk)."""
+    indexes are updated at random places, and with the default 64 MiB they keep evicting each
+    other), and no automatic WAL checkpoint inside COMMIT: the import
+    checkpoints between its transactions (:func:`_checkpoint`, PASSIVE: it holds no write
+    lock, other writers go on), so a chunk's write lock is not stretched by copying the WAL."""
     conn = replica.writer
     lock = getattr(replica, "_lock", None) or contextlib.nullcontext()
     with lock:
         before = conn.execute("PRAGMA cache_size").fetchone()[0]
         ckpt = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-        conn.execute(f"PRAGMA wal_autocheckpoint = {IMPORT_CHECKPOINT_PAGES}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
     try:
         yield
     finally:
         with lock:
             conn.execute(f"PRAGMA cache_size = {int(before)}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {int(ckpt)}")
+            _checkpoint(replica)
+
+
+def _checkpoint(replica) -> None:
+    """A PASSIVE WAL checkpoint between import transactions."""
+    conn = replica.writer
+    lock = getattr(replica, "_lock", None) or contextlib.nullcontext()
+    with lock:
+        if not conn.in_transaction:
+            with contextlib.suppress(Exception):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 @contextlib.contextmanager

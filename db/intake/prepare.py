@@ -384,7 +384,11 @@ def prepare(batch: RawBatch, ctx: Context) -> Prepared:  # noqa: C901 - one line
 
     desc = pick(content)
     titles = pick(cols["title"])
-    titles = [t or _title(d) for t, d in zip(titles, desc, strict=True)]
+    cut = TITLE_CHARS - 1
+    made = [d if len(d) <= TITLE_CHARS else d[:cut] + "…" for d in desc]  # _title, the common case at C speed
+    if any("\n" in t or "\r" in t or "\t" in t for t in made):
+        made = [_title(t) for t in made]
+    titles = [t or m for t, m in zip(titles, made, strict=True)]
     none = repeat(None)
     out.rows = list(zip(
         range(len(g)), none, pick(ext), category, needs, titles, desc,
