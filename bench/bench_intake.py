@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import os
 import resource
 import shutil
 import sys
@@ -210,6 +211,9 @@ def main() -> None:
         replica.close()
         notes.append(f"After the runs the replica holds {ev:,} events and {sug:,} merge suggestions; "
                      f"the 1M import's suggestions: {res.suggestions:,}; 待分类: {res.needs_classification:,}.")  # fmt: skip
+    load = os.getloadavg()
+    notes.append(f"Load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min) on 2 CPUs "
+                 "shared with other engineers' work: figures are noisy.")  # fmt: skip
     write_table("intake", "Intake (issue 4)", rows, " ".join(notes))
 
 

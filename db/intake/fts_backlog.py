@@ -21,6 +21,7 @@ from app import timeutil
 MAX_ID = 9_223_372_036_854_775_807
 TARGET_S = 0.3
 FIRST_SLICE, MIN_SLICE, MAX_SLICE = 2_000, 200, 50_000
+CHECKPOINT_ROWS = 20_000
 
 
 def open_range(conn, run_id: int | None) -> int:
@@ -44,13 +45,17 @@ def pending(conn) -> int:
     return int(r[0])
 
 
-def catch_up(replica, *, progress: Callable[[int], None] | None = None, cancel=None) -> tuple[int, int, float]:
+def catch_up(replica, *, progress: Callable[[int], None] | None = None, cancel=None,
+             checkpoint: Callable[[], None] | None = None) -> tuple[int, int, float]:  # fmt: skip
     """Index every pending range, in transactions of about :data:`TARGET_S`. Returns
     (events indexed, transactions, longest transaction in seconds). A range left open by a
-    killed import (``hi`` still at the maximum) is closed first."""
+    killed import (``hi`` still at the maximum) is closed first. ``checkpoint()`` is called
+    every :data:`CHECKPOINT_ROWS` events, between transactions (the import turns the automatic
+    WAL checkpoint off)."""
     size = FIRST_SLICE
     done = txns = 0
     longest = 0.0
+    since = 0
     while cancel is None or not cancel.is_set():
         t0 = time.perf_counter()
         with replica.write("events") as conn:
@@ -74,6 +79,10 @@ def catch_up(replica, *, progress: Callable[[int], None] | None = None, cancel=N
         txns += 1
         longest = max(longest, dt_s)
         done += max(n, 0)
+        since += max(n, 0)
+        if checkpoint is not None and since >= CHECKPOINT_ROWS:
+            since = 0
+            checkpoint()
         rate = max(top - lo + 1, 1) / max(dt_s, 1e-3)
         size = int(min(MAX_SLICE, max(MIN_SLICE, rate * TARGET_S)))
         if progress is not None:

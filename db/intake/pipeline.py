@@ -712,7 +712,8 @@ def _catch_up_fts(replica, result: ImportResult, report: Progress, cancel) -> No
     def step(done: int) -> None:
         report(0.95 + 0.05 * min(done / todo, 1.0), f"全文索引 text index {done:,}/{todo:,}; {result.summary()}")
 
-    n, txns, longest = fts_backlog.catch_up(replica, progress=step, cancel=cancel)
+    n, txns, longest = fts_backlog.catch_up(replica, progress=step, cancel=cancel,
+                                           checkpoint=lambda: _checkpoint(replica))
     result.fts_indexed += n
     result.fts_s += time.perf_counter() - t0
     result.fts_max_transaction_s = max(result.fts_max_transaction_s, longest)
