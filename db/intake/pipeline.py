@@ -20,6 +20,10 @@ the end; a killed or cancelled run leaves whole batches, and importing the same 
 SHA-256, format and options) resumes it after its last committed record. Re-importing a finished
 file creates nothing: its records are ``unchanged``.
 
+The new events' full-text rows (``events_fts``) are written after the import's transactions, in
+short ones of their own (:mod:`db.intake.fts_backlog`), and the WAL is checkpointed between
+transactions, not inside a COMMIT: both kept a chunk's write lock long.
+
 Identity is (source, external id): an import never creates a second event for a record, and never
 merges events; a new event of the same category within 50 m and 2 h of another gets a row in
 ``merge_suggestions`` for an operator to accept or dismiss.
