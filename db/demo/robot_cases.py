@@ -114,6 +114,7 @@ def plant_robot_cases(conn: sqlite3.Connection, until: dt.datetime, seed: int) -
     quiet = [g["id"] for g in comprehensive if g["id"] not in recent_app]
     silent_grid = quiet[prng.randrange(len(quiet))] if quiet else None
     cases["patrol_gap"] = {"grid": silent_grid}
+    others = [g for g in comprehensive if g["id"] != silent_grid]  # the other cases stay out of it
 
     # -- care list and visits ------------------------------------------------------------------
     care_rows, visit_rows = [], []
@@ -121,7 +122,7 @@ def plant_robot_cases(conn: sqlite3.Connection, until: dt.datetime, seed: int) -
     weights = [k[1] for k in CARE_KINDS]
     period = {k[0]: k[2] for k in CARE_KINDS}
     cid = 0
-    for g in comprehensive:
+    for g in others:
         n_here = prng.choice((1, 1, 2, 3))
         xs, ys = sample_points(geom(g["id"]), n_here, rng)
         for j in range(n_here):
@@ -162,8 +163,8 @@ def plant_robot_cases(conn: sqlite3.Connection, until: dt.datetime, seed: int) -
     slots = _working_slots(until, POSITION_SLOTS, is_workday)
     people_pos = {r[0]: (r[1], r[2]) for r in conn.execute(
         "SELECT id, lon, lat FROM people WHERE role = 'grid_leader'")}  # fmt: skip
-    away_grid = next(g["id"] for g in comprehensive[len(comprehensive) // 3:] if g["id"] != silent_grid)
-    elsewhere = next(g for g in comprehensive if g["street_code"] == grids[away_grid]["street_code"]
+    away_grid = others[len(others) // 3]["id"]
+    elsewhere = next(g for g in others if g["street_code"] == grids[away_grid]["street_code"]
                      and g["id"] != away_grid)  # fmt: skip
     away_person = leaders[away_grid]
     pos_rows = []
@@ -186,7 +187,7 @@ def plant_robot_cases(conn: sqlite3.Connection, until: dt.datetime, seed: int) -
     # -- hot spot: four events of one category within 40 m in the last three days ----------------
     cat_name = dict(conn.execute("SELECT code, name_zh FROM categories").fetchall())
     window = (_iso(until - 3 * day), until_iso)
-    hot_grid = grids[comprehensive[(2 * len(comprehensive)) // 3]["id"]]
+    hot_grid = grids[others[(2 * len(others)) // 3]["id"]]
     ids = _pick_events(conn, f"SELECT id FROM events WHERE reported_at >= ? AND reported_at <= ? AND {OPEN_SQL} "
                        "AND source <> 'iot' ORDER BY id", window, 4, used)  # fmt: skip
     _move(conn, ids, hot_grid, _cluster_points(geom(hot_grid["id"]), len(ids), 40, rng), street_names,
@@ -194,7 +195,7 @@ def plant_robot_cases(conn: sqlite3.Connection, until: dt.datetime, seed: int) -
     cases["hotspot"] = {"events": ids, "category": "ORDER.VENDOR", "grid": hot_grid["id"]}
 
     # -- 待分类 cluster: three hotline records with the same unmapped source code ------------------
-    unc_grid = grids[comprehensive[len(comprehensive) // 5]["id"]]
+    unc_grid = grids[others[len(others) // 5]["id"]]
     ids = _pick_events(conn, f"SELECT id FROM events WHERE reported_at >= ? AND reported_at <= ? AND {OPEN_SQL} "
                        "AND source = 'hotline_12345' ORDER BY id", (_iso(until - 6 * day), until_iso), 3, used)  # fmt: skip
     _move(conn, ids, unc_grid, _cluster_points(geom(unc_grid["id"]), len(ids), 40, rng), street_names,
@@ -212,7 +213,7 @@ def plant_robot_cases(conn: sqlite3.Connection, until: dt.datetime, seed: int) -
 
     # -- anomaly: six events of a rare category in one grid today -------------------------------
     day0 = until.replace(hour=0, minute=0, second=0, microsecond=0)
-    an_grid = grids[comprehensive[len(comprehensive) // 2]["id"]]
+    an_grid = grids[others[len(others) // 2]["id"]]
     ids = _pick_events(conn, f"SELECT id FROM events WHERE reported_at >= ? AND reported_at <= ? AND {OPEN_SQL} "
                        "AND source <> 'iot' ORDER BY id", (_iso(day0), until_iso), 6, used)  # fmt: skip
     xs, ys = sample_points(geom(an_grid["id"]), len(ids), rng)
