@@ -58,6 +58,8 @@ def main() -> int:
                 t0 = time.perf_counter()
                 last = engine.run_pass(r, now=now)
                 times.append(time.perf_counter() - t0)
+                print(f"1M pass: {times[-1]:.2f} s {dict((k, round(v, 2)) for k, v in last.timings.items())}",
+                      file=sys.stderr)  # fmt: skip
             open_n = r.reader().execute("SELECT count(*) FROM robot_warnings WHERE status = 'open'").fetchone()[0]
         finally:
             r.close()
@@ -88,7 +90,7 @@ def main() -> int:
     rows.append(("one full pass, 100,000 events (median)", f"{median(times):.2f} s", "—"))
     rows.append((f"RSS after pass 1 → 10 → 50 → {args.passes} (100k)",
                  " → ".join(f"{samples[k] / 1024:.0f}" for k in sorted(samples)) + " MiB", "flat"))  # fmt: skip
-    rows.append((f"RSS growth pass 10 → {args.passes}", f"{(last_k - samples[10]) / 1024:+.1f} MiB", "≈ 0"))
+    rows.append((f"RSS growth pass 10 → {args.passes}", f"{(last_k - samples.get(10, first)) / 1024:+.1f} MiB", "≈ 0"))
     notes.append(f"100k replica: findings per rule in the last pass {res.counts}; "
                  f"pass 1 RSS {first / 1024:.0f} MiB (includes the grid names and categories read once).")  # fmt: skip
     write_table("robot", "Grid robot (issue 8): rule-engine pass and memory", rows, "\n".join(notes))

@@ -68,6 +68,7 @@ def apply_findings(
     "cleared": [ids], "run_id": id}``.
     """
     res: dict = {"new": [], "updated": [], "seen": [], "cleared": []}
+    listed: set[int] = set()
     with replica.write("robot_warnings") as conn:
         rules = sorted(set(findings) | set(clear_rules))
         marks = ",".join("?" * len(rules)) or "''"
@@ -84,6 +85,7 @@ def apply_findings(
                 by_event[(r[1], e)] = r[0]
         row_by_id = {r[0]: r for r in open_rows}
         matched: set[int] = set()
+        res_seen: set[int] = set()
         rev = replica.next_rev(conn)
         for rule, items in findings.items():
             for f in items:
@@ -119,12 +121,15 @@ def apply_findings(
                              f.get("lon"), f.get("lat"), now, now, rev, wid),
                         )  # fmt: skip
                         ev_cache[wid] = ev
-                        if wid not in res["new"] and wid not in res["updated"]:
+                        if wid in res_seen:
+                            res_seen.discard(wid)
+                        if wid not in listed:
                             res["updated"].append(wid)
+                            listed.add(wid)
                     else:
                         conn.execute("UPDATE robot_warnings SET seen_at = ? WHERE id = ?", (now, wid))
-                        if wid not in res["new"] and wid not in res["updated"] and wid not in res["seen"]:
-                            res["seen"].append(wid)
+                        if wid not in listed and wid not in res_seen:
+                            res_seen.add(wid)
                     continue
                 if _decided_covers(conn, rule, key, ev):
                     continue
@@ -143,6 +148,8 @@ def apply_findings(
                 for e in ev["events"]:
                     by_event.setdefault((rule, e), wid)
                 res["new"].append(wid)
+                listed.add(wid)
+        res["seen"] = sorted(res_seen)
         for r in open_rows:
             if r[1] in clear_rules and r[0] not in matched:
                 conn.execute(

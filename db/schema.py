@@ -509,7 +509,7 @@ def m008_grid_robot(db: Database) -> None:
             rev INTEGER NOT NULL DEFAULT 0
         );
         CREATE UNIQUE INDEX ux_robot_warnings_open ON robot_warnings(rule, dedup_key) WHERE status = 'open';
-        CREATE INDEX ix_robot_warnings_rule ON robot_warnings(rule, status);
+        CREATE INDEX ix_robot_warnings_rule ON robot_warnings(rule, dedup_key, status);
         CREATE INDEX ix_robot_warnings_event ON robot_warnings(event_id) WHERE event_id IS NOT NULL;
 
         CREATE TABLE robot_runs (

@@ -2,7 +2,8 @@
 
 For every open, not yet handled real event due within the next ``horizon_hours`` hours, the
 typical handling time of its category and department is the median of (``handled_at`` −
-``dispatched_at``) over events of that pair handled in the last ``history_days`` days (at least
+``dispatched_at``) over the most recent (up to 400 per category) events of that pair handled in the
+last ``history_days`` days (at least
 ``min_samples`` of them, else the category's median over all departments; with fewer samples no
 prediction is made). Its expected finish is now plus what remains of that typical time (at least
 a quarter of it); when that lies after ``handle_due_at`` the event is at risk. At-risk events are
@@ -20,14 +21,15 @@ from app.robot.base import REAL_EVENTS, Finding, Param, Rule, RuleContext, centr
 NOT_HANDLED = ("reported", "accepted", "dispatched", "returned", "acknowledged", "on_site")
 
 
-def typical_hours(conn, category: str, since: str, until: str) -> dict[str | None, list[float]]:
-    """Handling hours of ``category`` by department (key ``None``: all departments)."""
+def typical_hours(conn, category: str, since: str, until: str, limit: int = 400) -> dict[str | None, list[float]]:
+    """Handling hours of the ``limit`` most recent handled events of ``category`` reported since
+    ``since``, by department (key ``None``: all departments)."""
     out: dict[str | None, list[float]] = defaultdict(list)
     for dept, hours in conn.execute(
         "SELECT assignee_code, (julianday(substr(handled_at, 1, 19)) - julianday(substr(dispatched_at, 1, 19))) * 24 "
         "FROM events WHERE category = ? AND reported_at >= ? AND reported_at <= ? AND handled_at IS NOT NULL "
-        f"AND dispatched_at IS NOT NULL AND {REAL_EVENTS}",
-        (category, since, until),
+        f"AND dispatched_at IS NOT NULL AND {REAL_EVENTS} ORDER BY reported_at DESC LIMIT ?",
+        (category, since, until, limit),
     ):
         if hours is not None and hours >= 0:
             out[dept].append(hours)

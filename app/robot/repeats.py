@@ -1,7 +1,8 @@
 """Repeat demands (重复诉求): the same caller, or the same address, coming back again and again.
 
-Fires for a caller (``reporter_phone``, digits only) with at least ``min_calls`` real events, or
-an address (whitespace removed) with at least ``min_address`` real events, within ``days`` days.
+Fires for a caller (``reporter_phone``, digits only, any channel) with at least ``min_calls`` real
+events, or an address (whitespace removed) with at least ``min_address`` 12345-hotline demands
+(citizens' own calls; addresses of patrol and sensor reports repeat by nature), within ``days`` days.
 The caller's number is personal data: the warning's key holds a hash of it and its texts and
 evidence show it masked (138****1234).
 """
@@ -49,31 +50,38 @@ class RepeatRule(Rule):
     def find(self, ctx: RuleContext) -> list[Finding]:
         days = ctx.p("days")
         rows = ctx.conn.execute(
-            "SELECT id, reporter_phone, address, external_id, grid_id, street_code, lon, lat, category, reported_at "
-            f"FROM events WHERE reported_at >= ? AND reported_at <= ? AND {REAL_EVENTS} "
-            "AND status NOT IN ('rejected', 'merged') AND (reporter_phone IS NOT NULL OR address IS NOT NULL)",
+            "SELECT id, reporter_phone, CASE WHEN source = 'hotline_12345' THEN address END FROM events "
+            f"WHERE reported_at >= ? AND reported_at <= ? AND {REAL_EVENTS} AND status NOT IN ('rejected', 'merged') "
+            "AND (reporter_phone IS NOT NULL OR source = 'hotline_12345')",
             (ctx.ago(days=days), ctx.iso(ctx.now)),
         ).fetchall()
-        by_phone: dict[str, list] = defaultdict(list)
-        by_addr: dict[str, list] = defaultdict(list)
-        for r in rows:
-            pk = phone_key(r[1])
+        by_phone: dict[str, list[int]] = defaultdict(list)
+        by_addr: dict[str, list[int]] = defaultdict(list)
+        for eid, phone, address in rows:
+            pk = phone_key(phone)
             if pk:
-                by_phone[pk].append(r)
-            ak = address_key(r[2])
+                by_phone[pk].append(eid)
+            ak = address_key(address)
             if ak:
-                by_addr[ak].append(r)
-        cat_names = dict(ctx.conn.execute("SELECT code, name_zh FROM categories").fetchall())
-        out: list[Finding] = []
+                by_addr[ak].append(eid)
         min_calls, min_addr = int(ctx.p("min_calls")), int(ctx.p("min_address"))
-        for pk, evs in by_phone.items():
-            if len(evs) >= min_calls:
-                out.append(self._finding(f"phone:{_hash(pk)}", evs, f"来电人 {mask_phone(pk)}", days, cat_names,
-                                         min_calls, people=[f"caller:{mask_phone(pk)}"]))  # fmt: skip
-        for ak, evs in by_addr.items():
-            if len(evs) >= min_addr:
-                out.append(self._finding(f"address:{_hash(ak)}", evs, f"地址“{ak}”", days, cat_names, min_addr))
-        return out
+        groups = [(f"phone:{_hash(k)}", ids, f"来电人 {mask_phone(k)} ", min_calls, [f"caller:{mask_phone(k)}"])
+                  for k, ids in by_phone.items() if len(ids) >= min_calls]  # fmt: skip
+        groups += [(f"address:{_hash(k)}", ids, f"地址“{k}”", min_addr, [])
+                   for k, ids in by_addr.items() if len(ids) >= min_addr]  # fmt: skip
+        if not groups:
+            return []
+        wanted = sorted({i for g in groups for i in g[1]})
+        info = {}
+        for chunk in range(0, len(wanted), 900):
+            part = wanted[chunk : chunk + 900]
+            for r in ctx.conn.execute(
+                "SELECT id, reporter_phone, address, external_id, grid_id, street_code, lon, lat, category, reported_at "
+                f"FROM events WHERE id IN ({','.join('?' * len(part))})", part):  # fmt: skip
+                info[r[0]] = r
+        cat_names = dict(ctx.conn.execute("SELECT code, name_zh FROM categories").fetchall())
+        return [self._finding(key, [info[i] for i in ids], who, days, cat_names, threshold, people=people)
+                for key, ids, who, threshold, people in groups]  # fmt: skip
 
     def _finding(self, key, evs, who, days, cat_names, threshold, people=()) -> Finding:
         grids: dict = defaultdict(int)

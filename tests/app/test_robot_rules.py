@@ -94,9 +94,10 @@ def test_repeat_quiet_for_two_calls_or_old_ones(rep):
 
 def test_repeat_address_threshold(rep):
     for k in range(3):
-        add_event(rep, at=NOW - k * D, address="崇川区 和平桥街道 某小区3幢")
+        add_event(rep, at=NOW - k * D, address="崇川区 和平桥街道 某小区3幢", source="hotline_12345")
+    add_event(rep, at=NOW - 5 * D, address="崇川区和平桥街道某小区3幢", source="grid_app")  # patrol report: not a demand
     assert find(rep, "repeat") == []
-    add_event(rep, at=NOW - 4 * D, address="崇川区和平桥街道某小区3幢")
+    add_event(rep, at=NOW - 4 * D, address="崇川区和平桥街道某小区3幢", source="hotline_12345")
     fs = find(rep, "repeat")
     assert len(fs) == 1 and len(fs[0].events) == 4 and fs[0].key.startswith("address:")
 
