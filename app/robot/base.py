@@ -19,6 +19,9 @@ SEVERITY_ZH = {1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"}
 REAL_EVENTS = "drill_id IS NULL"
 """Drill events never count: every rule's event query carries this term."""
 M_PER_DEG_LAT = 110_574.0
+MAX_FINDINGS = 200
+"""At most this many findings per rule and pass, the largest first: thousands of warnings help no
+operator (and a flood usually means a threshold is too low); the pass notes the total."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,16 @@ class RuleContext:
     now: dt.datetime
     params: dict[str, float]
     is_workday: Callable[[dt.date], bool]
+    limit: int = MAX_FINDINGS
+    found_total: int | None = None
+    """Set by a rule that found more than ``limit`` findings (it returns the ``limit`` largest)."""
+
+    def keep_largest(self, groups: list, size=len) -> list:
+        """The ``limit`` largest of ``groups`` (noting the total when some are left out)."""
+        if len(groups) <= self.limit:
+            return groups
+        self.found_total = len(groups)
+        return sorted(groups, key=size, reverse=True)[: self.limit]
 
     def iso(self, t: dt.datetime) -> str:
         from app.timeutil import to_iso

@@ -49,6 +49,7 @@ class PassResult:
     cleared: list[int] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    truncated: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     run_id: int | None = None
 
@@ -80,7 +81,8 @@ def set_threshold(replica, rule_name: str, key: str, value: float, *, actor: str
 
 
 def find_all(conn, now: dt.datetime, rules: Sequence[Rule] = RULES, is_workday=None):
-    """``(findings by rule, errors, timings)`` over one connection; a failing rule is skipped."""
+    """``(findings by rule, errors, timings, truncated)`` over one connection; a failing rule is
+    skipped; ``truncated`` names the rules that found more than their limit (rule → total)."""
     from db import calendar
 
     params = thresholds(conn, rules)
@@ -92,15 +94,24 @@ def find_all(conn, now: dt.datetime, rules: Sequence[Rule] = RULES, is_workday=N
     found: dict[str, list[Finding]] = {}
     errors: list[dict] = []
     timings: dict[str, float] = {}
+    truncated: dict[str, int] = {}
     for r in rules:
         t0 = time.perf_counter()
+        ctx = RuleContext(conn, now, params[r.name], is_workday)
         try:
-            found[r.name] = r.find(RuleContext(conn, now, params[r.name], is_workday))
+            items = r.find(ctx)
+            if len(items) > ctx.limit:
+                ctx.found_total = len(items)
+                items = sorted(items, key=lambda f: (f.severity, -len(f.events)))[: ctx.limit]
+            found[r.name] = items
+            if ctx.found_total:
+                log.warning("robot rule %s: %d findings, kept the %d largest", r.name, ctx.found_total, ctx.limit)
+                truncated[r.name] = ctx.found_total
         except Exception as exc:  # noqa: BLE001 - one rule's failure never stops the others
             log.exception("robot rule %s failed; skipped in this pass", r.name)
             errors.append({"rule": r.name, "error": f"{type(exc).__name__}: {exc}"})
         timings[r.name] = time.perf_counter() - t0
-    return found, errors, timings
+    return found, errors, timings, truncated
 
 
 def run_pass(replica, *, now: dt.datetime | None = None, rules: Sequence[Rule] = RULES,
@@ -112,7 +123,7 @@ def run_pass(replica, *, now: dt.datetime | None = None, rules: Sequence[Rule] =
     try:
         conn.execute("BEGIN")  # one read snapshot for every rule
         try:
-            found, errors, timings = find_all(conn, now, rules)
+            found, errors, timings, truncated = find_all(conn, now, rules)
         finally:
             conn.execute("ROLLBACK")
     finally:
@@ -121,7 +132,7 @@ def run_pass(replica, *, now: dt.datetime | None = None, rules: Sequence[Rule] =
     payload = {
         name: [dict(vars(f), evidence=f.evidence()) for f in items] for name, items in found.items()
     }
-    clear = {r.name for r in rules if r.auto_clear and r.name in found}
+    clear = {r.name for r in rules if r.auto_clear and r.name in found and r.name not in truncated}
     stored = robot_store.apply_findings(
         replica, payload, now=timeutil.to_iso(now), actor=actor, clear_rules=clear, errors=errors, started_at=started
     )
@@ -129,4 +140,5 @@ def run_pass(replica, *, now: dt.datetime | None = None, rules: Sequence[Rule] =
     return PassResult(
         new=stored["new"], updated=stored["updated"], seen=stored["seen"], cleared=stored["cleared"],
         errors=errors, counts={k: len(v) for k, v in found.items()}, timings=timings, run_id=stored["run_id"],
+        truncated=truncated,
     )  # fmt: skip

@@ -69,6 +69,7 @@ class RepeatRule(Rule):
                   for k, ids in by_phone.items() if len(ids) >= min_calls]  # fmt: skip
         groups += [(f"address:{_hash(k)}", ids, f"地址“{k}”", min_addr, [])
                    for k, ids in by_addr.items() if len(ids) >= min_addr]  # fmt: skip
+        groups = ctx.keep_largest(groups, size=lambda g: len(g[1]))
         if not groups:
             return []
         wanted = sorted({i for g in groups for i in g[1]})
