@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from app import timeutil
 from app.robot import engine, views
+from app.robot.base import MAX_FINDINGS
 from layers.base import json_for_html
 from layers.robot import SEVERITY_COLOURS, evidence_features
 from widgets.intake_common import MessageLine, RowsModel, human_error, plain, row_table
@@ -267,6 +268,9 @@ class RobotPanel(QWidget):
     def _on_pass(self, result) -> None:
         self.run_button.setEnabled(True)
         errs = f" · {len(result.errors)} 条规则出错已跳过" if result.errors else ""
+        if result.truncated:
+            errs += " · " + "、".join(f"{engine.rule(k).title_zh}共 {n} 条仅保留最大的 {MAX_FINDINGS} 条"
+                                      for k, n in result.truncated.items())
         self.status.setText(f"{timeutil.now():%H:%M:%S} 研判完成：新增 {len(result.new)} · 更新 {len(result.updated)}"
                             f" · 解除 {len(result.cleared)}{errs}")  # fmt: skip
         self.reload()

@@ -2,7 +2,7 @@
 
 For every open, not yet handled real event due within the next ``horizon_hours`` hours, the
 typical handling time of its category and department is the median of (``handled_at`` −
-``dispatched_at``) over the most recent (up to 400 per category) events of that pair handled in the
+``dispatched_at``) over the most recent (up to 200 per category) events of that pair handled in the
 last ``history_days`` days (at least
 ``min_samples`` of them, else the category's median over all departments; with fewer samples no
 prediction is made). Its expected finish is now plus what remains of that typical time (at least
@@ -21,7 +21,7 @@ from app.robot.base import REAL_EVENTS, Finding, Param, Rule, RuleContext, centr
 NOT_HANDLED = ("reported", "accepted", "dispatched", "returned", "acknowledged", "on_site")
 
 
-def typical_hours(conn, category: str, since: str, until: str, limit: int = 400) -> dict[str | None, list[float]]:
+def typical_hours(conn, category: str, since: str, until: str, limit: int = 200) -> dict[str | None, list[float]]:
     """Handling hours of the ``limit`` most recent handled events of ``category`` reported since
     ``since``, by department (key ``None``: all departments)."""
     out: dict[str | None, list[float]] = defaultdict(list)

@@ -30,61 +30,79 @@ from app.robot.base import (
 
 def clusters(points: list[tuple[int, float, float]], radius_m: float, min_size: int) -> list[list[int]]:
     """Single-linkage clusters (point ids) of at least ``min_size`` points whose chain links are
-    at most ``radius_m`` long. ``points``: (id, lon, lat). Cell hashing, no O(n²) scan: a point
-    alone in its 3×3 cell neighbourhood has no link at all and is dropped first (vectorised), so
-    sparse data costs little."""
+    at most ``radius_m`` long. ``points``: (id, lon, lat)."""
     if len(points) < min_size:
         return []
-    arr = np.array([(p[1], p[2]) for p in points], dtype=float)
-    kx = M_PER_DEG_LAT * math.cos(math.radians(float(arr[:, 1].mean())))
-    x, y = arr[:, 0] * kx, arr[:, 1] * M_PER_DEG_LAT
+    ids = np.array([p[0] for p in points], dtype=np.int64)
+    lon = np.array([p[1] for p in points], dtype=float)
+    lat = np.array([p[2] for p in points], dtype=float)
+    return [[int(i) for i in ids[m]] for _g, m in grouped_clusters(lon, lat, np.zeros(len(ids), np.int64),
+                                                                     radius_m, min_size)]  # fmt: skip
+
+
+def grouped_clusters(lon: np.ndarray, lat: np.ndarray, group: np.ndarray, radius_m: float,
+                     min_size: int) -> list[tuple[int, np.ndarray]]:  # fmt: skip
+    """Clusters within each group at once, vectorised: ``[(group, member indexes), …]``.
+
+    Points are hashed into ``radius_m`` cells (the group folded into the cell key, so groups never
+    link); candidate pairs come from each cell and its forward neighbours (sorted keys +
+    ``searchsorted``), links are pairs at most ``radius_m`` apart, and components are found by
+    min-label propagation with pointer jumping. No Python loop over points."""
+    n = len(lon)
+    if n < min_size:
+        return []
+    kx = M_PER_DEG_LAT * math.cos(math.radians(float(lat.mean())))
+    x, y = lon * kx, lat * M_PER_DEG_LAT
     cx = np.floor(x / radius_m).astype(np.int64)
     cy = np.floor(y / radius_m).astype(np.int64)
     cx -= cx.min() - 1
     cy -= cy.min() - 1
     span = int(cy.max()) + 2
-    keys = cx * span + cy
-    uniq, counts = np.unique(keys, return_counts=True)
-    near = np.zeros(len(keys), dtype=np.int64)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            k2 = keys + dx * span + dy
-            idx = np.clip(np.searchsorted(uniq, k2), 0, len(uniq) - 1)
-            near += np.where(uniq[idx] == k2, counts[idx], 0)
-    keep = np.nonzero(near >= 2)[0]
-    if len(keep) < min_size:
-        return []
-    xy = [(points[i][0], float(x[i]), float(y[i])) for i in keep.tolist()]
-    cells: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, (_id, xi, yi) in enumerate(xy):
-        cells[(int(xi // radius_m), int(yi // radius_m))].append(i)
-    parent = list(range(len(xy)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    width = int(cx.max()) + 2
+    keys = (group.astype(np.int64) * width + cx) * span + cy
+    order = np.argsort(keys, kind="stable")
+    ks, xs, ys = keys[order], x[order], y[order]
+    idx = np.arange(n)
+    links_a, links_b = [], []
     r2 = radius_m * radius_m
-    for (ci, cj), members in cells.items():
-        nb = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in cells.get((ci + dx, cj + dy), ())]
-        if len(nb) < 2:
+    for off in (0, 1, span - 1, span, span + 1):  # same cell, (0,+1), (+1,-1), (+1,0), (+1,+1)
+        lo = np.searchsorted(ks, ks + off, "left")
+        hi = np.searchsorted(ks, ks + off, "right")
+        if off == 0:
+            lo = np.maximum(lo, idx + 1)
+        cnt = np.maximum(hi - lo, 0)
+        total = int(cnt.sum())
+        if total == 0:
             continue
-        for i in members:
-            _, xi, yi = xy[i]
-            for j in nb:
-                if j <= i:
-                    continue
-                _, xj, yj = xy[j]
-                if (xi - xj) ** 2 + (yi - yj) ** 2 <= r2:
-                    a, b = root(i), root(j)
-                    if a != b:
-                        parent[a] = b
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(xy)):
-        groups[root(i)].append(xy[i][0])
-    return [sorted(g) for g in groups.values() if len(g) >= min_size]
+        a = np.repeat(idx, cnt)
+        before = np.cumsum(cnt) - cnt
+        b = np.arange(total) - np.repeat(before, cnt) + np.repeat(lo, cnt)
+        near = (xs[a] - xs[b]) ** 2 + (ys[a] - ys[b]) ** 2 <= r2
+        links_a.append(a[near])
+        links_b.append(b[near])
+    if not links_a:
+        return []
+    a = np.concatenate(links_a)
+    b = np.concatenate(links_b)
+    if len(a) == 0:
+        return []
+    label = np.arange(n)
+    for _ in range(200):
+        m = np.minimum(label[a], label[b])
+        new = label.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, b, m)
+        new = new[new]
+        if np.array_equal(new, label):
+            break
+        label = new
+    linked = np.unique(np.concatenate([a, b]))
+    labs, inverse, counts = np.unique(label[linked], return_inverse=True, return_counts=True)
+    out = []
+    for k in np.nonzero(counts >= min_size)[0].tolist():
+        members = np.sort(order[linked[inverse == k]])
+        out.append((int(group[members[0]]), members))
+    return out
 
 
 class HotspotRule(Rule):
@@ -106,14 +124,19 @@ class HotspotRule(Rule):
             "AND status NOT IN ('rejected', 'merged') AND lon IS NOT NULL AND lat IS NOT NULL",
             (ctx.ago(days=days), ctx.iso(ctx.now)),
         ).fetchall()
-        by_group: dict[str, list] = defaultdict(list)
-        for r in rows:
+        names_of: dict[str, int] = {}
+        gidx = np.empty(len(rows), dtype=np.int64)
+        for k, r in enumerate(rows):
             if r[1] == "UNCLASSIFIED":
                 group = f"UNCLASSIFIED|{r[2]}|{(r[3] or '').strip().upper() or '-'}"
             else:
                 group = r[1]
-            by_group[group].append((r[0], r[4], r[5]))
-        found = [(group, ids) for group, pts in by_group.items() for ids in clusters(pts, radius, min_n)]
+            gidx[k] = names_of.setdefault(group, len(names_of))
+        groups = list(names_of)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        lon = np.fromiter((r[4] for r in rows), dtype=float, count=len(rows))
+        lat = np.fromiter((r[5] for r in rows), dtype=float, count=len(rows))
+        found = [(groups[g], [int(i) for i in ids[m]]) for g, m in grouped_clusters(lon, lat, gidx, radius, min_n)]
         found = ctx.keep_largest(found, size=lambda g: len(g[1]))
         if not found:
             return []

@@ -17,19 +17,21 @@ from app.intake_views import mask_phone
 from app.robot.base import REAL_EVENTS, Finding, Param, Rule, RuleContext, centroid, severity_by_count
 
 _NOT_DIGIT = re.compile(r"\D+")
-_SPACE = re.compile(r"\s+")
 
 
 def phone_key(phone: str | None) -> str | None:
-    digits = _NOT_DIGIT.sub("", phone or "")
+    if not phone:
+        return None
+    digits = phone if phone.isdigit() else _NOT_DIGIT.sub("", phone)
     if len(digits) < 7:
         return None
     return digits[-11:]
 
 
 def address_key(address: str | None) -> str | None:
-    a = _SPACE.sub("", address or "")
-    return a or None
+    if not address:
+        return None
+    return "".join(address.split()) or None
 
 
 def _hash(text: str) -> str:

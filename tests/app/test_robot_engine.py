@@ -200,3 +200,27 @@ def test_every_planted_demo_case_is_found(demo_copy):
     assert having("device_health", lambda w: w["evidence"]["devices"] == [cases["device_silent"]["device"]])
     assert having("device_health", lambda w: w["evidence"]["devices"] == [cases["device_chatter"]["device"]])
     assert {w["rule"] for w in ws} == set(engine.RULES_BY_NAME)
+
+
+class Flood(Rule):
+    name = "flood"
+    title_zh = "泛滥"
+    auto_clear = True
+
+    def find(self, ctx):
+        from app.robot.base import Finding
+
+        return [Finding(key=f"k{k}", severity=3, explanation_zh="x", suggested_action="y", events=list(range(k % 7)))
+                for k in range(ctx.limit + 50)]  # fmt: skip
+
+
+def test_a_flood_of_findings_is_cut_to_the_largest_and_clears_nothing(rep):
+    from app.robot.base import MAX_FINDINGS
+
+    res = engine.run_pass(rep, now=NOW, rules=[Flood()])
+    assert res.truncated == {"flood": MAX_FINDINGS + 50} and len(res.new) == MAX_FINDINGS
+    kept = rows(rep, "SELECT evidence FROM robot_warnings WHERE rule = 'flood'")
+    assert min(len(json.loads(r[0])["events"]) for r in kept) >= 1  # the smallest (no events) were left out
+    with rep.write() as c:
+        c.execute("UPDATE robot_warnings SET dedup_key = 'gone-' || id WHERE rule = 'flood'")
+    assert engine.run_pass(rep, now=NOW, rules=[Flood()]).cleared == []  # a partial pass clears nothing

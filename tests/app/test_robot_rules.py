@@ -284,3 +284,29 @@ def test_device_chatter_at_threshold(rep):
     _readings(rep, "D3", [NOW - 20 * H])
     fs = find(rep, "device_health")
     assert [f.key for f in fs] == ["chatter:D3"] and "20 次" in fs[0].explanation_zh
+
+
+def test_vectorised_clusters_match_brute_force():
+    import random
+
+    from app.robot.base import metres
+
+    rnd = random.Random(5)
+    pts = [(k, 120.86 + rnd.random() * 0.01, 32.01 + rnd.random() * 0.01) for k in range(400)]
+    parent = list(range(len(pts)))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(len(pts)):
+        for j in range(i + 1, len(pts)):
+            if metres(pts[i][1], pts[i][2], pts[j][1], pts[j][2]) <= 60:
+                parent[root(i)] = root(j)
+    groups = {}
+    for i in range(len(pts)):
+        groups.setdefault(root(i), []).append(i)
+    expected = sorted(sorted(g) for g in groups.values() if len(g) >= 3)
+    got = sorted(clusters(pts, 60, 3))
+    assert got == expected and len(expected) > 3
