@@ -51,22 +51,28 @@ class RepeatRule(Rule):
 
     def find(self, ctx: RuleContext) -> list[Finding]:
         days = ctx.p("days")
-        rows = ctx.conn.execute(
-            "SELECT id, reporter_phone, CASE WHEN source = 'hotline_12345' THEN address END FROM events "
-            f"WHERE reported_at >= ? AND reported_at <= ? AND {REAL_EVENTS} AND status NOT IN ('rejected', 'merged') "
-            "AND (reporter_phone IS NOT NULL OR source = 'hotline_12345')",
-            (ctx.ago(days=days), ctx.iso(ctx.now)),
-        ).fetchall()
+        min_calls, min_addr = int(ctx.p("min_calls")), int(ctx.p("min_address"))
+        base = (f"FROM events WHERE reported_at >= ? AND reported_at <= ? AND {REAL_EVENTS} "
+                "AND status NOT IN ('rejected', 'merged') AND (reporter_phone IS NOT NULL OR source = 'hotline_12345')")  # fmt: skip
+        win = (ctx.ago(days=days), ctx.iso(ctx.now))
+        raw_phone: dict[str, list[int]] = defaultdict(list)
+        raw_addr: dict[str, list[int]] = defaultdict(list)
+        for eid, phone, address in ctx.conn.execute(
+            f"SELECT id, reporter_phone, CASE WHEN source = 'hotline_12345' THEN address END {base}", win):  # fmt: skip
+            if phone:
+                raw_phone[phone].append(eid)
+            if address:
+                raw_addr[address].append(eid)
         by_phone: dict[str, list[int]] = defaultdict(list)
-        by_addr: dict[str, list[int]] = defaultdict(list)
-        for eid, phone, address in rows:
+        for phone, ids in raw_phone.items():  # normalise each distinct value once
             pk = phone_key(phone)
             if pk:
-                by_phone[pk].append(eid)
+                by_phone[pk].extend(ids)
+        by_addr: dict[str, list[int]] = defaultdict(list)
+        for address, ids in raw_addr.items():
             ak = address_key(address)
             if ak:
-                by_addr[ak].append(eid)
-        min_calls, min_addr = int(ctx.p("min_calls")), int(ctx.p("min_address"))
+                by_addr[ak].extend(ids)
         groups = [(f"phone:{_hash(k)}", ids, f"来电人 {mask_phone(k)} ", min_calls, [f"caller:{mask_phone(k)}"])
                   for k, ids in by_phone.items() if len(ids) >= min_calls]  # fmt: skip
         groups += [(f"address:{_hash(k)}", ids, f"地址“{k}”", min_addr, [])
