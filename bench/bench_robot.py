@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import shutil
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def main() -> int:
     rows.append((f"RSS growth pass 10 → {args.passes}", f"{(last_k - samples.get(10, first)) / 1024:+.1f} MiB", "≈ 0"))
     notes.append(f"100k replica: findings per rule in the last pass {res.counts}; "
                  f"pass 1 RSS {first / 1024:.0f} MiB (includes the grid names and categories read once).")  # fmt: skip
+    notes.append(f"Load average at the end (2 cores shared with other work): {os.getloadavg()[0]:.1f}.")
     write_table("robot", "Grid robot (issue 8): rule-engine pass and memory", rows, "\n".join(notes))
     return 0
 
