@@ -472,8 +472,9 @@ def m008_grid_robot(db: Database) -> None:
     unique index), so a pass updates an open warning instead of raising it again. Evidence is JSON
     ``{"events": [...], "external_ids": [...], "people": [...], "devices": [...]}``.
     ``leader_positions`` keeps the newest ``LEADER_POSITIONS_KEEP`` rows per person (trigger).
-    Two covering indexes on ``events`` let the hot-spot, anomaly and repeat-demand rules read a
-    window of events from the index alone (a pass over 1M events stays within seconds).
+    Covering indexes on ``events`` let the hot-spot and anomaly rules read a window of events from
+    the index alone, and the repeat-demand rule group callers and 12345 addresses in index order
+    (a pass over 1M events stays within seconds).
     """
     run_script(
         db,
@@ -516,8 +517,10 @@ def m008_grid_robot(db: Database) -> None:
 
         CREATE INDEX ix_events_robot_recent ON events(reported_at, category, grid_id, lon, lat, status, drill_id,
             source, source_code);
-        CREATE INDEX ix_events_robot_demands ON events(reported_at, reporter_phone, source, address, status, drill_id)
-            WHERE reporter_phone IS NOT NULL OR source = 'hotline_12345';
+        CREATE INDEX ix_events_robot_callers ON events(reporter_phone, reported_at, status, drill_id)
+            WHERE reporter_phone IS NOT NULL;
+        CREATE INDEX ix_events_robot_addresses ON events(address, reported_at, status, drill_id)
+            WHERE source = 'hotline_12345';
 
         CREATE TABLE robot_runs (
             id INTEGER PRIMARY KEY,

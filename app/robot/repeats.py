@@ -52,32 +52,22 @@ class RepeatRule(Rule):
     def find(self, ctx: RuleContext) -> list[Finding]:
         days = ctx.p("days")
         min_calls, min_addr = int(ctx.p("min_calls")), int(ctx.p("min_address"))
-        base = (f"FROM events WHERE reported_at >= ? AND reported_at <= ? AND {REAL_EVENTS} "
-                "AND status NOT IN ('rejected', 'merged') AND (reporter_phone IS NOT NULL OR source = 'hotline_12345')")  # fmt: skip
         win = (ctx.ago(days=days), ctx.iso(ctx.now))
-        raw_phone: dict[str, list[int]] = defaultdict(list)
-        raw_addr: dict[str, list[int]] = defaultdict(list)
-        for eid, phone, address in ctx.conn.execute(
-            f"SELECT id, reporter_phone, CASE WHEN source = 'hotline_12345' THEN address END {base}", win):  # fmt: skip
-            if phone:
-                raw_phone[phone].append(eid)
-            if address:
-                raw_addr[address].append(eid)
-        by_phone: dict[str, list[int]] = defaultdict(list)
-        for phone, ids in raw_phone.items():  # normalise each distinct value once
-            pk = phone_key(phone)
-            if pk:
-                by_phone[pk].extend(ids)
-        by_addr: dict[str, list[int]] = defaultdict(list)
-        for address, ids in raw_addr.items():
-            ak = address_key(address)
-            if ak:
-                by_addr[ak].extend(ids)
-        groups = [(f"phone:{_hash(k)}", ids, f"来电人 {mask_phone(k)} ", min_calls, [f"caller:{mask_phone(k)}"])
-                  for k, ids in by_phone.items() if len(ids) >= min_calls]  # fmt: skip
-        groups += [(f"address:{_hash(k)}", ids, f"地址“{k}”", min_addr, [])
-                   for k, ids in by_addr.items() if len(ids) >= min_addr]  # fmt: skip
-        groups = ctx.keep_largest(groups, size=lambda g: len(g[1]))
+        keep = f"reported_at >= ? AND reported_at <= ? AND {REAL_EVENTS} AND status NOT IN ('rejected', 'merged')"
+        by_phone = self._grouped(ctx, "reporter_phone", "ix_events_robot_callers", "reporter_phone IS NOT NULL",
+                                 "reporter_phone GLOB '*[^0-9]*' OR length(reporter_phone) > 11", keep, win,
+                                 min_calls, phone_key)  # fmt: skip
+        by_addr = self._grouped(ctx, "address", "ix_events_robot_addresses", "source = 'hotline_12345'",
+                                "instr(address, ' ') > 0 OR instr(address, char(9)) > 0 OR instr(address, char(10)) > 0 "
+                                "OR instr(address, char(13)) > 0 OR instr(address, char(12288)) > 0", keep, win,
+                                min_addr, address_key)  # fmt: skip
+        groups = [("phone", k, ids) for k, ids in by_phone.items() if len(ids) >= min_calls]
+        groups += [("address", k, ids) for k, ids in by_addr.items() if len(ids) >= min_addr]
+        groups = [
+            (f"phone:{_hash(k)}", ids, f"来电人 {mask_phone(k)} ", min_calls, [f"caller:{mask_phone(k)}"])
+            if kind == "phone" else (f"address:{_hash(k)}", ids, f"地址“{k}”", min_addr, [])
+            for kind, k, ids in ctx.keep_largest(groups, size=lambda g: len(g[2]))
+        ]  # fmt: skip
         if not groups:
             return []
         wanted = sorted({i for g in groups for i in g[1]})
@@ -91,6 +81,29 @@ class RepeatRule(Rule):
         cat_names = dict(ctx.conn.execute("SELECT code, name_zh FROM categories").fetchall())
         return [self._finding(key, [info[i] for i in ids], who, days, cat_names, threshold, people=people)
                 for key, ids, who, threshold, people in groups]  # fmt: skip
+
+    @staticmethod
+    def _grouped(ctx, col, index, subset, odd, keep, win, threshold, normalise) -> dict[str, list[int]]:
+        """Event ids by normalised ``col``: SQL groups raw values in index order and returns those
+        reaching ``threshold`` plus every oddly written one (``odd``: spaces, dashes …); raw values
+        that an odd one normalises to are fetched too, so variants of one value always add up."""
+        raw: dict[str, list[int]] = {}
+        for value, ids in ctx.conn.execute(
+            f"SELECT {col}, group_concat(id) FROM events INDEXED BY {index} WHERE {subset} AND {col} IS NOT NULL "
+            f"AND {keep} GROUP BY {col} HAVING count(*) >= ? OR {odd}", (*win, threshold)):  # fmt: skip
+            raw[value] = [int(i) for i in ids.split(",")]
+        extra = sorted({k for v in raw for k in [normalise(v)] if k and k not in raw})[:900]
+        if extra:
+            for value, ids in ctx.conn.execute(
+                f"SELECT {col}, group_concat(id) FROM events INDEXED BY {index} WHERE {subset} "
+                f"AND {col} IN ({','.join('?' * len(extra))}) AND {keep} GROUP BY {col}", (*extra, *win)):  # fmt: skip
+                raw[value] = [int(i) for i in ids.split(",")]
+        out: dict[str, list[int]] = defaultdict(list)
+        for value, ids in raw.items():
+            key = normalise(value)
+            if key:
+                out[key].extend(ids)
+        return out
 
     def _finding(self, key, evs, who, days, cat_names, threshold, people=()) -> Finding:
         grids: dict = defaultdict(int)
