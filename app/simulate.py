@@ -553,7 +553,7 @@ class Simulator:
         uid = rng.choice(self._leaders)
         gid = self._leader_grid[uid]
         poly = self._poly[gid]
-        cur = self._reader.execute("SELECT name, lon, lat FROM people WHERE uid = ?", (uid,)).fetchone()
+        cur = self._reader.execute("SELECT id, name, lon, lat FROM people WHERE uid = ?", (uid,)).fetchone()
         if cur is None:
             return None
         how = "walk"
@@ -594,6 +594,8 @@ class Simulator:
                 how = "back into the grid"
         x, y = round(x, 6), round(y, 6)
         at = self._now_iso()
+        # the robot's position history (issue 8): which grid the leader is in now, if known
+        pos_grid = gid if shapely.contains_xy(poly, x, y) else (how[10:] if how.startswith("walk into ") else None)
 
         def write() -> None:
             with self._w.write("people") as conn:
@@ -601,6 +603,10 @@ class Simulator:
                 conn.execute(
                     "UPDATE people SET lon = ?, lat = ?, position_at = ?, rev = ? WHERE uid = ?",
                     (x, y, at, rev, uid),
+                )
+                conn.execute(
+                    "INSERT INTO leader_positions (person_id, at, lon, lat, grid_id) VALUES (?, ?, ?, ?, ?)",
+                    (cur["id"], at, x, y, pos_grid),
                 )
 
         self._timed(write)

@@ -503,6 +503,130 @@ def m005_intake_speed(db: Database) -> None:
 
 
 # [m008] issue 8 — grid robot (warnings, care list, visits, positions)
+@migrations(name="m008_grid_robot")
+def m008_grid_robot(db: Database) -> None:
+    """Grid robot (issue 8): warnings raised by the rule engine, operator thresholds, pass log,
+    the care list (personal data), visit records and a bounded history of grid-leader positions.
+
+    A warning's identity is ``(rule, dedup_key)``: at most one *open* warning per identity (partial
+    unique index), so a pass updates an open warning instead of raising it again. Evidence is JSON
+    ``{"events": [...], "external_ids": [...], "people": [...], "devices": [...]}``.
+    ``leader_positions`` keeps the newest ``LEADER_POSITIONS_KEEP`` rows per person (trigger).
+    Covering indexes on ``events`` let the hot-spot and anomaly rules read a window of events from
+    the index alone, and the repeat-demand rule group callers and 12345 addresses in index order
+    (a pass over 1M events stays within seconds).
+    """
+    run_script(
+        db,
+        f"""
+        CREATE TABLE robot_settings (
+            rule TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value REAL NOT NULL,
+            edited_by TEXT,
+            edited_at TEXT,
+            PRIMARY KEY (rule, key)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE robot_warnings (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            rule TEXT NOT NULL,
+            dedup_key TEXT NOT NULL,
+            severity INTEGER NOT NULL CHECK (severity BETWEEN 1 AND 4),
+            grid_id TEXT,
+            street_code TEXT,
+            lon REAL,
+            lat REAL,
+            evidence TEXT NOT NULL DEFAULT '{{}}',
+            explanation_zh TEXT NOT NULL,
+            suggested_action TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'accepted', 'dismissed', 'cleared')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            seen_at TEXT NOT NULL,
+            decided_at TEXT,
+            decided_by TEXT,
+            dismiss_reason TEXT,
+            event_id INTEGER REFERENCES events(id),
+            rev INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE UNIQUE INDEX ux_robot_warnings_open ON robot_warnings(rule, dedup_key) WHERE status = 'open';
+        CREATE INDEX ix_robot_warnings_rule ON robot_warnings(rule, dedup_key, status);
+        CREATE INDEX ix_robot_warnings_event ON robot_warnings(event_id) WHERE event_id IS NOT NULL;
+
+        CREATE INDEX ix_events_robot_recent ON events(reported_at, category, grid_id, lon, lat, status, drill_id,
+            source, source_code);
+        CREATE INDEX ix_events_robot_callers ON events(reporter_phone, reported_at, status, drill_id)
+            WHERE reporter_phone IS NOT NULL;
+        CREATE INDEX ix_events_robot_addresses ON events(address, reported_at, status, drill_id)
+            WHERE source = 'hotline_12345';
+
+        CREATE TABLE robot_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            created INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            cleared INTEGER NOT NULL DEFAULT 0,
+            errors TEXT NOT NULL DEFAULT '[]'
+        );
+
+        CREATE TABLE care_list (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            phone TEXT,
+            id_no TEXT,
+            kind TEXT NOT NULL CHECK (kind IN ('elderly_alone', 'disabled', 'hardship', 'minor', 'other')),
+            address TEXT,
+            grid_id TEXT REFERENCES grids(id),
+            street_code TEXT,
+            lon REAL,
+            lat REAL,
+            visit_every_days INTEGER,
+            note TEXT,
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX ix_care_list_grid ON care_list(grid_id);
+
+        CREATE TABLE visits (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('care_visit', 'patrol')),
+            care_id INTEGER REFERENCES care_list(id),
+            grid_id TEXT,
+            person_id INTEGER REFERENCES people(id),
+            at TEXT NOT NULL,
+            note TEXT
+        );
+        CREATE INDEX ix_visits_care ON visits(care_id, at) WHERE care_id IS NOT NULL;
+        CREATE INDEX ix_visits_grid ON visits(grid_id, at);
+        CREATE INDEX ix_visits_at ON visits(at);
+
+        CREATE TABLE leader_positions (
+            id INTEGER PRIMARY KEY,
+            person_id INTEGER NOT NULL REFERENCES people(id),
+            at TEXT NOT NULL,
+            lon REAL NOT NULL,
+            lat REAL NOT NULL,
+            grid_id TEXT
+        );
+        CREATE INDEX ix_leader_positions_person ON leader_positions(person_id, at);
+        CREATE TRIGGER leader_positions_bounded AFTER INSERT ON leader_positions BEGIN
+            DELETE FROM leader_positions WHERE person_id = new.person_id AND id < (
+                SELECT id FROM leader_positions WHERE person_id = new.person_id
+                ORDER BY id DESC LIMIT 1 OFFSET {LEADER_POSITIONS_KEEP - 1});
+        END;
+        """,
+    )
+
+
+LEADER_POSITIONS_KEEP = 500
+"""Newest grid-leader positions kept per person (older rows are pruned on insert)."""
+
 
 
 # [m009] issue 7 — drills (series, templates, injects, clock, media)

@@ -210,6 +210,9 @@ class MainWindow(QMainWindow):
         self.header.mark_fresh()
         self.update_linkage()
         self.reload_map()
+        from widgets.robot_panel import install_robot_panel  # issue 8: 智能预警 dock
+
+        install_robot_panel(self)
 
     def _panel(self, title: str, body: QWidget) -> QWidget:
         box = QWidget()

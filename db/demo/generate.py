@@ -24,6 +24,7 @@ from db import catalogue
 from db.demo import events as demo_events
 from db.demo import org
 from db.demo.geography import build_geography
+from db.demo.robot_cases import plant_robot_cases
 from db.ids import ulid_at
 from db.replica import Replica, ReplicaError, open_replica
 from db.spatial import to_geojson
@@ -155,6 +156,7 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
         # [demo-5] issue 5 — buildings, enterprises, shoreline, stations, readings, cameras
 
         # [demo-8] issue 8 — care list, visits, grid-leader positions, planted robot cases
+        plant_robot_cases(conn, until, seed)
 
         # [demo-7] issue 7 — drills, series, templates, injects
 

@@ -285,7 +285,8 @@ def test_iot_alarms_are_debounced_readings_kept_and_bad_records_quarantined(rep)
     assert readings["R2"]["valid"] == 1 and readings["A2"]["event_id"] == burst["id"]
     again = run(rep, "iot.jsonl", "iot-jsonl")
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
-    assert query(rep, "SELECT count(*) AS n FROM device_readings")[0]["n"] == 8
+    # the demo's own readings (a planted chattering door sensor, issue 8) are not this import's
+    assert query(rep, "SELECT count(*) AS n FROM device_readings WHERE record_id NOT LIKE 'demo-%'")[0]["n"] == 8
 
 
 def test_not_the_format_or_bad_options_are_refused_before_anything_is_written(rep, tmp_path):
