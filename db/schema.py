@@ -559,6 +559,8 @@ def m008_grid_robot(db: Database) -> None:
             source, source_code);
         CREATE INDEX ix_events_robot_callers ON events(reporter_phone, reported_at, status, drill_id)
             WHERE reporter_phone IS NOT NULL;
+        -- the callers index leads with reporter_phone: it serves the phone history search too (m005's index)
+        DROP INDEX IF EXISTS ix_events_reporter_phone;
         CREATE INDEX ix_events_robot_addresses ON events(address, reported_at, status, drill_id)
             WHERE source = 'hotline_12345';
 

@@ -118,14 +118,13 @@ def test_chunked_progress_counts_each_record_once_and_reports_while_flushing(rep
     assert len(set(writes_at_report[:3])) == 3
 
 
-def test_phone_search_uses_the_reporter_phone_index(rep):
+def test_phone_search_uses_an_index_on_reporter_phone(rep):
     c = rep.reader()
     try:
-        names = {r[1] for r in c.execute("PRAGMA index_list(events)")}
-        assert "ix_events_reporter_phone" in names
         plan = " ".join(r[3] for r in c.execute(
             "EXPLAIN QUERY PLAN SELECT id FROM events WHERE reporter_phone IN ('13800001234', '138-0000-1234')"))
-        assert "ix_events_reporter_phone" in plan
+        # m005's ix_events_reporter_phone, or m008's covering callers index that leads with the same column
+        assert "INDEX" in plan and "reporter_phone=?" in plan, plan
         phone = c.execute("SELECT reporter_phone FROM events WHERE reporter_phone IS NOT NULL LIMIT 1").fetchone()[0]
         res = intake_views.search_history(c, Session("district"), phone)
         assert res.mode == "phone" and any(r["reporter_phone"] == phone for r in res.rows)
