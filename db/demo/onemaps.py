@@ -22,6 +22,7 @@ import random
 import numpy as np
 import shapely
 from shapely.geometry import LineString, Point, Polygon
+from shapely.ops import nearest_points
 
 from app.timeutil import to_iso
 from db import economy, shoreline
@@ -231,6 +232,10 @@ def _ecology(conn, geo, *, seed: int, until: dt.datetime) -> dict:
             pos = (k + phase) / n * len(segs)
             si = min(int(pos), len(segs) - 1)
             p = segs[si].interpolate(pos - si, normalized=True)
+            # on the bank, inside the responsible grid (events from it must land in a grid)
+            inner = seg_grid[si]["geometry"].buffer(-0.0003)
+            if not inner.is_empty and not inner.contains(p):
+                p = nearest_points(inner, p)[0]
             out.append((si, round(p.x, 6), round(p.y, 6)))
         return out
 
