@@ -51,7 +51,8 @@ VALID_RANGE: dict[str, tuple[float, float]] = {
 }
 
 WORSE_THAN_V = 6
-CLASS_LABELS_ZH = {1: "Ⅰ类", 2: "Ⅱ类", 3: "Ⅲ类", 4: "Ⅳ类", 5: "Ⅴ类", 6: "劣Ⅴ类"}
+CLASS_LABELS_ZH = {1: "I类", 2: "II类", 3: "III类", 4: "IV类", 5: "V类", 6: "劣V类"}
+"""Latin numerals: the console font (WenQuanYi) has no glyph for Ⅴ (U+2164)."""
 CLASS_LABELS_EN = {1: "Class I", 2: "Class II", 3: "Class III", 4: "Class IV", 5: "Class V", 6: "Worse than V"}
 #: Conventional water-quality colours (I–II blue, III green, IV yellow, V orange, 劣V red).
 CLASS_COLOURS = {1: "#4992ff", 2: "#36c5f0", 3: "#7dd87d", 4: "#fddd60", 5: "#ff8a45", 6: "#ff6e76"}

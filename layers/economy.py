@@ -42,7 +42,7 @@ HEIGHT_M_PER_FLOOR = 1.6
 def _rows(conn: sqlite3.Connection, scope: str | None):
     sql = (
         "SELECT b.id, b.name, b.street_code, s.name AS street, b.grid_id, b.floors, b.gfa_m2, b.occupancy, "
-        "b.enterprises, b.tax_yuan, b.industry, b.yiyuan, b.repaired, b.geometry "
+        "b.enterprises, b.tax_yuan, b.industry, b.yiyuan, b.repaired, b.lon, b.lat, b.geometry "
         "FROM buildings b LEFT JOIN streets s ON s.code = b.street_code"
     )
     args: tuple = ()
@@ -83,6 +83,19 @@ def buildings_features(conn: sqlite3.Connection, scope: str | None = None) -> di
         if geom is None:
             continue
         feats.append({"type": "Feature", "id": r["id"], "geometry": geom, "properties": building_properties(r)})
+    return feature_collection(feats)
+
+
+def dots_features(conn: sqlite3.Connection, scope: str | None = None) -> dict:
+    """One point per building (sized by floor area), for district and street zoom levels where
+    the footprints are too small to see; hidden from zoom :data:`DOTS_MAX_ZOOM` on."""
+    feats = []
+    for r in _rows(conn, scope):
+        props = building_properties(r)
+        props["r"] = round(min(10.0, max(3.0, (r["gfa_m2"] ** 0.5) / 45)), 1)
+        feats.append({"type": "Feature", "id": r["id"],
+                      "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+                      "properties": props})  # fmt: skip
     return feature_collection(feats)
 
 
@@ -128,11 +141,19 @@ def legend(metric: str = DEFAULT_METRIC, lang: str = "zh") -> list[dict]:
     ]
 
 
+DOTS_MAX_ZOOM = 15.5
 LAYERS: list[Layer] = [
     Layer(
         "building_heights", "楼宇高度示意", "Building height cue", "polygons", heights_features,
         visible=False,
         style={"stroke": False, "fillColor": "#01040f", "fillOpacity": 0.55},
+    ),
+    Layer(
+        "building_dots", "楼宇分布（缩小时）", "Buildings (zoomed out)", "points", dots_features,
+        interactive=True, in_control=False,
+        style={"weight": 1, "color": "#e8f4ff", "opacity": 0.7, "fillOpacity": 0.9, "radiusProp": "r",
+               "fillBy": METRICS[DEFAULT_METRIC]["fillBy"], "maxZoom": DOTS_MAX_ZOOM,
+               "dimWhen": {"prop": "yiyuan", "equals": True, "style": {"color": "#fddd60", "weight": 2.4, "opacity": 1}}},
     ),
     Layer(
         "buildings", "楼宇（演示）", "Buildings (demo)", "polygons", buildings_features,

@@ -79,8 +79,8 @@ THEMES: dict[str, Theme] = {
     ),
     "economy": Theme(
         "economy", "楼宇经济一张图", "Building economy",
-        layers=("streets", "building_heights", "buildings", "events"),
-        visible=("streets", "buildings"),
+        layers=("streets", "building_heights", "buildings", "building_dots", "events"),
+        visible=("streets", "buildings", "building_dots"),
         panel="economy", legend="economy",
     ),
     "ecology": Theme(
@@ -96,7 +96,7 @@ def all_layers() -> list[Layer]:
     """Every layer of every theme in draw order (base, polygons, lines, points; events on top)."""
     by_key = {la.key: la for la in (*command.LAYERS, *economy.LAYERS, *ecology.LAYERS)}
     order = ["water", "land", "grids", "eco_zones", "building_heights", "buildings", "streets", "district",
-             "shoreline", "devices", "eco_cameras", "staff", "events", "eco_stations"]  # fmt: skip
+             "shoreline", "devices", "eco_cameras", "staff", "events", "building_dots", "eco_stations"]  # fmt: skip
     return [by_key[k] for k in order if k in by_key] + [la for k, la in by_key.items() if k not in order]
 
 

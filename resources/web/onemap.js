@@ -100,6 +100,7 @@
     if (s.fillColorBy) {
       o.fillColor = s.fillColorBy.map[String(p[s.fillColorBy.prop])] || s.fillColorBy['default'];
     }
+    if (s.radiusProp && p[s.radiusProp] !== undefined) { o.radius = p[s.radiusProp]; }
     if (s.radiusBy) {
       var r = s.radiusBy.map[String(p[s.radiusBy.prop])];
       o.radius = (r !== undefined) ? r : s.radiusBy['default'];
@@ -115,7 +116,9 @@
     }
     if (s.drill && p.drill) { extend(o, s.drill); }
     if (s.selected && lc.key === 'grids' && selectedGrid !== null && fid(f) === selectedGrid) { extend(o, s.selected); }
-    if (!passes(lc.key, p)) { return { stroke: false, fill: false, opacity: 0, fillOpacity: 0, radius: 0 }; }
+    if (!passes(lc.key, p) || (s.maxZoom !== undefined && map && map.getZoom() >= s.maxZoom)) {
+      return { stroke: false, fill: false, opacity: 0, fillOpacity: 0, radius: 0 };
+    }
     if (lc.kind === 'points') {
       o.radius = (o.radius || 5) * om.uiScale * zoomFactor;
       if (o.weight) { o.weight = o.weight * om.uiScale; }
@@ -229,9 +232,16 @@
     if (p.hdue && p.hdue - now < SOON_MS) { return 'soon'; }
     return null;
   }
+  var aboveMax = {};
   function onZoomEnd() {
     var f = zoomFactorFor(map.getZoom());
     if (f !== zoomFactor) { zoomFactor = f; restylePoints(); }
+    order.forEach(function (k) {          // layers that hide from a zoom on (e.g. building dots)
+      var mz = layers[k].cfg.style && layers[k].cfg.style.maxZoom;
+      if (mz === undefined) { return; }
+      var above = map.getZoom() >= mz;
+      if (aboveMax[k] !== above) { aboveMax[k] = above; restyleAll(k); }
+    });
   }
 
   // -- tooltips, popups, clicks ------------------------------------------------------------
