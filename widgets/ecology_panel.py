@@ -51,6 +51,9 @@ class EcologyPanel(QWidget):
         self.chart_info.setWordWrap(True)
         self.plot = charts.plot("", time_axis=True, height=220)
         self.curve = self.plot.plot([], [], pen=pg.mkPen("#00E4FF", width=1.5), connect="finite")
+        # a year is 8,760 points: draw what fits the pixels, keeping peaks (breaches stay visible)
+        self.plot.setDownsampling(auto=True, mode="peak")
+        self.plot.setClipToView(True)
         self.invalid_marks = pg.ScatterPlotItem(size=7, symbol="t1", brush=charts.colour(gb3838.INVALID_COLOUR), pen=None)
         self.plot.addItem(self.invalid_marks)
         self.bands: list = []
