@@ -559,11 +559,14 @@
       (part.upsert || []).forEach(function (f) {
         var sid = fid(f), layer = sid !== null ? entry.byId.get(sid) : null;
         if (layer) {
+          var before = JSON.stringify(featureStyle(entry.cfg, layer.feature));
           layer.feature = f;
           if (layer.setLatLng && f.geometry && f.geometry.type === 'Point') {
-            layer.setLatLng([f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+            var ll0 = layer.getLatLng(), c = f.geometry.coordinates;
+            if (ll0.lat !== c[1] || ll0.lng !== c[0]) { layer.setLatLng([c[1], c[0]]); }
           }
-          entry.group.resetStyle(layer);
+          // only what looks different is redrawn (a status step inside 'open' keeps its look)
+          if (JSON.stringify(featureStyle(entry.cfg, f)) !== before) { entry.group.resetStyle(layer); }
           if (key === 'events' && popupEventId === sid) { popup.setContent(eventCard(f)); }
         } else {
           entry.group.addData(f);
