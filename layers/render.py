@@ -256,7 +256,7 @@ def page_config(
     return {
         "lang": lang,
         "rev": command.current_rev(conn),
-        "title": TITLES[lang] if active is None else f"{TITLES[lang].split(' · ')[0]} · {active['title']}",
+        "title": TITLES[lang] if active is None else f"{TITLES[lang].split(' · ')[0]} · {active['short']}",
         "themes": themes_cfg,
         "theme": theme if active is not None else None,
         "i18n": I18N[lang],

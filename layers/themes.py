@@ -59,6 +59,7 @@ class Theme:
         return {
             "name": self.name,
             "title": self.title(lang),
+            "short": self.title(lang).replace("一张图", ""),
             "layers": list(self.layers),
             "visible": list(self.visible),
             "panel": self.panel,

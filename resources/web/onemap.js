@@ -694,7 +694,7 @@
     buildLayerControl();
     buildLegend();
     refreshAllLabels();
-    document.title = (cfg.title || '').split(' · ')[0] + ' · ' + t.title;
+    document.title = (cfg.title || '').split(' · ')[0] + ' · ' + (t.short || t.title);
     return JSON.stringify({ ok: true, theme: theme, ms: performance.now() - t0 });
   };
 
