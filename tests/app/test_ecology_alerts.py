@@ -104,3 +104,21 @@ def test_invalid_readings_never_raise_alerts(demo_copy):
                             (top,)).fetchone()[0] == 0
     finally:
         rep.close()
+
+
+def test_cli_ecology_alerts(demo_copy):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    run = [sys.executable, str(root / "main.py"), "--db", str(demo_copy), "ecology-alerts"]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    first = subprocess.run(run, capture_output=True, text=True, timeout=120, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("created ") and not first.stdout.startswith("created 0,")
+    again = subprocess.run(run, capture_output=True, text=True, timeout=120, env=env)
+    assert again.stdout.startswith("created 0,")
+    bad = subprocess.run([*run, "--since", "nonsense"], capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 2
