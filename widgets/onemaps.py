@@ -452,6 +452,7 @@ class OneMapsController:
         finally:
             conn.close()
         self.map.set_layer_data("events", {"type": "FeatureCollection", "features": []})
+        self.map.page_rev = None  # live deltas pause while the day is replayed (reload_map resumes them)
         self._play_t = self.playback.start
         self.timebar.stop.setEnabled(True)
         return self.playback
