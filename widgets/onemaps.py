@@ -52,6 +52,8 @@ from widgets.workers import run_in_thread
 
 log = logging.getLogger(__name__)
 ALERT_SCAN_MS = 5 * 60 * 1000
+ALERT_FIRST_SCAN_MS = 10_000
+"""First scan 10 s after start (after the first screen has settled), then every 5 minutes."""
 PLAYBACK_TICK_MS = 100
 
 
@@ -301,7 +303,7 @@ class OneMapsController:
             self.alert_timer.setInterval(ALERT_SCAN_MS)
             self.alert_timer.timeout.connect(self.scan_alerts)
             self.alert_timer.start()
-            QTimer.singleShot(1500, self.scan_alerts)
+            QTimer.singleShot(ALERT_FIRST_SCAN_MS, self.scan_alerts)
 
     # -- themes ---------------------------------------------------------------------------------
     def _theme(self, name: str):
