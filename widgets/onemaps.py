@@ -303,7 +303,10 @@ class OneMapsController:
             self.alert_timer.setInterval(ALERT_SCAN_MS)
             self.alert_timer.timeout.connect(self.scan_alerts)
             self.alert_timer.start()
-            QTimer.singleShot(ALERT_FIRST_SCAN_MS, self.scan_alerts)
+            self.first_scan = QTimer(window)  # dies with the window (a bare singleShot would not)
+            self.first_scan.setSingleShot(True)
+            self.first_scan.timeout.connect(self.scan_alerts)
+            self.first_scan.start(ALERT_FIRST_SCAN_MS)
 
     # -- themes ---------------------------------------------------------------------------------
     def _theme(self, name: str):
@@ -512,7 +515,7 @@ class OneMapsController:
             return
 
         def done(res) -> None:
-            if res.created:
+            if res.created and shiboken_alive(self.w):
                 self.w.statusBar().showMessage(
                     _tr(f"长江生态眼：新告警事件 {res.created} 件", f"Ecology eye: {res.created} new alert events",
                         self.lang), 10000)  # fmt: skip
@@ -521,6 +524,13 @@ class OneMapsController:
 
         run_in_thread(raise_alerts, self.replica, on_result=done,
                       on_error=lambda exc: log.warning("ecology alert scan failed: %s", exc))  # fmt: skip
+
+
+def shiboken_alive(obj) -> bool:
+    """False once the Qt object behind ``obj`` has been deleted (e.g. a closed window)."""
+    from shiboken6 import isValid
+
+    return isValid(obj)
 
 
 def install_onemaps(window) -> OneMapsController:

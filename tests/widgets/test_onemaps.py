@@ -144,3 +144,25 @@ def test_three_theme_screenshots_are_non_empty_and_differ(demo_copy, tmp_path):
         assert out.stat().st_size > 50_000
         digests[theme] = hashlib.sha256(out.read_bytes()).hexdigest()
     assert len(set(digests.values())) == 3, json.dumps(digests)
+
+
+def test_console_raises_ecology_alerts_into_the_queue(window, qtbot):
+    window.screenshot_mode = False
+    ctl = window.onemaps
+
+    def n_eco():
+        conn = window.replica.reader()
+        try:
+            return conn.execute("SELECT count(*) FROM events WHERE source = 'ecology_eye' "
+                                "AND (external_id LIKE 'WQ-%' OR external_id LIKE 'CAM-%')").fetchone()[0]
+        finally:
+            conn.close()
+
+    assert n_eco() == 0
+    ctl.scan_alerts()
+    qtbot.waitUntil(lambda: n_eco() > 0, timeout=30000)
+    qtbot.waitUntil(lambda: ctl.ecology.alerts.rowCount() > 0, timeout=10000)
+    created = n_eco()
+    ctl.scan_alerts()
+    qtbot.wait(3000)
+    assert n_eco() == created
