@@ -143,6 +143,7 @@ def main() -> None:
     panel.show()
     last = eco_app.latest_hour(conn)
     panel.window = (last + 1 - 365 * 24, last + 1)
+    query = [t * 1000 for t in timed(lambda: eco_app.station_series(conn, 5, last + 1 - 365 * 24, last + 1), repeat=10)]
     chart = []
     for sid in range(1, 21):
         t0 = time.perf_counter()
@@ -200,6 +201,7 @@ def main() -> None:
         ("building layer: draw in the page (setLayerData, median)", f"{median(draw):.0f} ms", "—"),
         (f"one station, 1 year hourly ({n_points:,} points): chart load (median / max of 20 stations)",
          f"{median(chart):.0f} / {max(chart):.0f} ms", "≤ 200 ms"),
+        ("… of which reading the year (query + arrays, median)", f"{median(query):.0f} ms", "—"),
         ("playback: load the day (events + station classes)", f"{pb_load:.0f} ms", "—"),
         (f"playback frame rate over the whole day (ends with {visible:,} events)", f"{rate:.0f} updates/s", "≥ 10/s"),
         (f"playback 09:00–10:30 of a dense day, {n5a:,}–{n5b:,} events on the map, {busy5}/60 frames change events",

@@ -160,12 +160,31 @@ class EcologyPanel(QWidget):
         self._draw()
         return self.series
 
-    def _draw(self) -> None:
+    def _set_bands(self, p: str) -> None:
+        """Class bands behind the curve; kept while the parameter stays the same."""
+        if getattr(self, "_bands_for", None) == p:
+            return
         for b in self.bands:
             self.plot.removeItem(b)
         self.bands = []
+        self._bands_for = p
+        if p in gb3838.LIMITS:
+            spans = [(a, b, gb3838.CLASS_COLOURS[cls], 38) for cls, a, b in gb3838.band_edges(p)]
+        elif p == "ph":
+            spans = [(*gb3838.PH_RANGE, "#7dd87d", 30)]
+        else:
+            spans = []
+        for a, b, colour, alpha in spans:
+            band = pg.LinearRegionItem(values=(a, b), orientation="horizontal", movable=False,
+                                       brush=charts.colour(colour, alpha), pen=pg.mkPen(None))  # fmt: skip
+            band.setZValue(-10)
+            self.plot.addItem(band)
+            self.bands.append(band)
+
+    def _draw(self) -> None:
         s = self.series
         p = self.param.currentData()
+        self._set_bands(p)
         lang = self.lang
         if s is None or s.n == 0:
             self.curve.setData([], [])
@@ -176,20 +195,9 @@ class EcologyPanel(QWidget):
         finite = y[np.isfinite(y)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         if p in gb3838.LIMITS:
-            for cls, a, b in gb3838.band_edges(p):
-                band = pg.LinearRegionItem(values=(a, b), orientation="horizontal", movable=False,
-                                           brush=charts.colour(gb3838.CLASS_COLOURS[cls], 38), pen=pg.mkPen(None))  # fmt: skip
-                band.setZValue(-10)
-                self.plot.addItem(band)
-                self.bands.append(band)
             limits = gb3838.LIMITS[p]
             lo, hi = min(lo, min(limits) * 0.8), max(hi, max(limits) * 1.05)
         elif p == "ph":
-            band = pg.LinearRegionItem(values=gb3838.PH_RANGE, orientation="horizontal", movable=False,
-                                       brush=charts.colour("#7dd87d", 30), pen=pg.mkPen(None))  # fmt: skip
-            band.setZValue(-10)
-            self.plot.addItem(band)
-            self.bands.append(band)
             lo, hi = min(lo, 5.5), max(hi, 9.5)
         self.curve.setData(s.x, y, connect="finite")
         bad = s.invalid[p]
