@@ -172,7 +172,7 @@ def main() -> None:
     dconn = connect(dense_replica())
     day = dt.datetime.fromisoformat(UNTIL).date() - dt.timedelta(days=1)
     pb = Playback(dconn, day)
-    def rate_from(hour: int, frames_n: int = 60) -> tuple[float, int, int, int]:
+    def rate_from(hour: int, frames_n: int = 120) -> tuple[float, int, int, int]:
         """Jump to ``hour`` o'clock, then play ``frames_n`` frames (90 simulated s each: 15 min/s
         at 10 ticks/s); returns (updates/s, events at start, at end, frames that changed events)."""
         pb.reset()
@@ -204,9 +204,9 @@ def main() -> None:
         ("… of which reading the year (query + arrays, median)", f"{median(query):.0f} ms", "—"),
         ("playback: load the day (events + station classes)", f"{pb_load:.0f} ms", "—"),
         (f"playback frame rate over the whole day (ends with {visible:,} events)", f"{rate:.0f} updates/s", "≥ 10/s"),
-        (f"playback 09:00–10:30 of a dense day, {n5a:,}–{n5b:,} events on the map, {busy5}/60 frames change events",
+        (f"playback 09:00–12:00 of a dense day, {n5a:,}–{n5b:,} events on the map, {busy5}/120 frames change events",
          f"{rate_5k:.0f} updates/s", "≥ 10/s with 5k"),
-        (f"playback 19:00–20:30, {n10a:,}–{n10b:,} events on the map, {busy10}/60 frames change events",
+        (f"playback 19:00–22:00, {n10a:,}–{n10b:,} events on the map, {busy10}/120 frames change events",
          f"{rate_10k:.0f} updates/s", "—"),
         ("demo: one-maps part (320 buildings, 20 stations × 8,760 h, cameras)", f"{part_s:.1f} s", "—"),
     ]
