@@ -16,7 +16,7 @@ from app import settings
 from app.commands import command_modules
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-THEMES = ("command",)  # economy and ecology arrive with the three-one-maps issue
+THEMES = ("command", "economy", "ecology")  # layers/themes.py; user themes are switched in the console
 ROLES = ("district", "street", "department", "drill", "wall")
 _SIZE_RE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 _RATE_RE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*(?:/\s*([a-z]+))?$")

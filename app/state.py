@@ -32,6 +32,8 @@ class AppState:
     """Current theme, selected event and selected grid, with change signals."""
 
     theme_changed = Signal(str)
+    """The one-map theme changed (``command`` / ``economy`` / ``ecology`` or a user theme's name)."""
+    time_window_changed = Signal(object)  # app.timewindow.TimeWindow
     event_selected = Signal(object)  # int | None
     grid_selected = Signal(object)  # str | None
 
@@ -40,15 +42,34 @@ class AppState:
         self._theme = theme
         self._event_id: int | None = None
         self._grid_id: str | None = None
+        self._time_window = None
 
     @property
     def theme(self) -> str:
         return self._theme
 
     def set_theme(self, theme: str) -> None:
+        """Switch the one-map theme by name (the map, legend and side panel follow the signal);
+        a wall mode can rotate ``command`` → ``economy`` → ``ecology`` with this."""
+        if not theme:
+            raise ValueError("a theme name is required")
         if theme != self._theme:
             self._theme = theme
             self.theme_changed.emit(theme)
+
+    @property
+    def time_window(self):
+        """The one time window of every theme (``app.timewindow.TimeWindow``)."""
+        if self._time_window is None:
+            from app.timewindow import TimeWindow
+
+            self._time_window = TimeWindow()
+        return self._time_window
+
+    def set_time_window(self, window) -> None:
+        if window != self._time_window:
+            self._time_window = window
+            self.time_window_changed.emit(window)
 
     @property
     def event_id(self) -> int | None:

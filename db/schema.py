@@ -497,6 +497,100 @@ def m005_intake_speed(db: Database) -> None:
 
 
 # [m006] issue 5 — three one-maps (themes, buildings, ecology)
+@migrations(name="m006_onemaps")
+def m006_onemaps(db: Database) -> None:
+    """User map themes; building economy (buildings, enterprises, monthly history); Yangtze
+    ecology (shoreline segments, stations, hourly readings, cameras, detections, protected
+    zones, alert episodes).
+
+    ``eco_readings`` is one row per station and hour (``hour`` = hours since the Unix epoch,
+    UTC), WITHOUT ROWID, so one station's year is one contiguous range of the primary key.
+    ``invalid`` is a bit mask over (do, nh3n, cod, ph, turbidity) of values that were missing
+    or impossible; those are stored as received (NULL when missing) and never classified.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE map_themes (
+            name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 40),
+            title TEXT NOT NULL,
+            base TEXT NOT NULL,
+            layers TEXT NOT NULL,
+            created_by TEXT,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE buildings (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+            street_code TEXT REFERENCES streets(code), grid_id TEXT,
+            lon REAL NOT NULL, lat REAL NOT NULL,
+            floors INTEGER NOT NULL CHECK (floors > 0), gfa_m2 REAL NOT NULL CHECK (gfa_m2 > 0),
+            occupancy REAL NOT NULL CHECK (occupancy BETWEEN 0 AND 1),
+            enterprises INTEGER NOT NULL DEFAULT 0, tax_yuan REAL NOT NULL DEFAULT 0,
+            industry TEXT NOT NULL, yiyuan INTEGER NOT NULL DEFAULT 0 CHECK (yiyuan IN (0, 1)),
+            geometry TEXT NOT NULL, repaired INTEGER NOT NULL DEFAULT 0, demo INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX ix_buildings_street ON buildings(street_code, industry);
+        CREATE TABLE enterprises (
+            id INTEGER PRIMARY KEY, building_id INTEGER NOT NULL REFERENCES buildings(id),
+            name TEXT NOT NULL, industry TEXT NOT NULL, floor INTEGER, area_m2 REAL,
+            employees INTEGER, tax_yuan REAL NOT NULL DEFAULT 0, since TEXT
+        );
+        CREATE INDEX ix_enterprises_building ON enterprises(building_id);
+        CREATE TABLE building_history (
+            building_id INTEGER NOT NULL REFERENCES buildings(id), month TEXT NOT NULL,
+            occupancy REAL NOT NULL, tax_yuan REAL NOT NULL,
+            PRIMARY KEY (building_id, month)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE shoreline_segments (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, grid_id TEXT, street_code TEXT,
+            leader TEXT, length_m REAL NOT NULL, geometry TEXT NOT NULL
+        );
+        CREATE TABLE eco_stations (
+            id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+            segment_id TEXT REFERENCES shoreline_segments(id), grid_id TEXT, street_code TEXT,
+            lon REAL NOT NULL, lat REAL NOT NULL, target_class INTEGER NOT NULL DEFAULT 3
+        );
+        CREATE TABLE eco_readings (
+            station_id INTEGER NOT NULL REFERENCES eco_stations(id),
+            hour INTEGER NOT NULL,
+            do REAL, nh3n REAL, cod REAL, ph REAL, turbidity REAL,
+            invalid INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (station_id, hour)
+        ) WITHOUT ROWID;
+        CREATE TABLE eco_cameras (
+            id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+            segment_id TEXT REFERENCES shoreline_segments(id), grid_id TEXT, street_code TEXT,
+            lon REAL NOT NULL, lat REAL NOT NULL, status TEXT NOT NULL DEFAULT 'online'
+        );
+        CREATE TABLE eco_detections (
+            id INTEGER PRIMARY KEY, camera_id INTEGER NOT NULL REFERENCES eco_cameras(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('fishing', 'sand_mining', 'dumping')),
+            confidence REAL NOT NULL
+        );
+        CREATE INDEX ix_eco_detections_at ON eco_detections(at);
+        CREATE TABLE eco_zones (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('no_fishing', 'no_construction')),
+            buffer_m REAL NOT NULL, geometry TEXT NOT NULL
+        );
+        CREATE TABLE eco_alerts (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('breach', 'detection')),
+            station_id INTEGER REFERENCES eco_stations(id),
+            camera_id INTEGER REFERENCES eco_cameras(id),
+            parameter TEXT NOT NULL,
+            started_at TEXT NOT NULL, last_at TEXT NOT NULL,
+            peak REAL, peak_class INTEGER,
+            external_id TEXT NOT NULL UNIQUE,
+            event_id INTEGER REFERENCES events(id)
+        );
+        CREATE INDEX ix_eco_alerts_open ON eco_alerts(station_id, camera_id, parameter, last_at);
+        """,
+    )
+
 
 
 # [m007] issue 6 — KPI rollups, wall layouts, saved filters

@@ -38,10 +38,12 @@ from folium.template import Template
 from shapely.geometry import shape
 
 from layers import command
+from layers import themes as map_themes
 from layers.base import Layer, json_for_html, parse_geometry
 
-THEMES: dict[str, Sequence[Layer]] = {"command": command.LAYERS}
-"""Map themes (named sets of layers in draw order); add more with :func:`register_theme`."""
+THEMES: dict[str, Sequence[Layer]] = {name: map_themes.all_layers() for name in map_themes.BUILTIN}
+"""Layers the page of each theme carries (every theme's page carries all layers, so switching
+theme in the page is a toggle: see layers/themes.py); add more with :func:`register_theme`."""
 
 
 def register_theme(name: str, layers: Sequence[Layer]) -> None:
@@ -100,6 +102,9 @@ I18N = {
         },
         "devices": {"camera": "视频监控", "door_sensor": "智能门磁", "manhole": "智能井盖",
                     "throwing_detector": "高空抛物监测"},
+        "eco": {"tax": "年税收", "wan": "万元", "taxM2": "元/㎡", "occ": "入驻率", "floors": "层",
+                "ents": "家企业", "yiyuan": "亿元楼", "invalid": "数据无效", "phFail": "pH 超出 6–9",
+                "resp": "责任网格"},
     },
     "en": {
         "lon": "Lon", "lat": "Lat", "layers": "Layers", "legend": "Legend",
@@ -120,6 +125,9 @@ I18N = {
         },
         "devices": {"camera": "Camera", "door_sensor": "Door sensor", "manhole": "Manhole cover",
                     "throwing_detector": "Throwing detector"},
+        "eco": {"tax": "Tax", "wan": "×10k yuan", "taxM2": "yuan/m²", "occ": "occupied", "floors": " floors",
+                "ents": "enterprises", "yiyuan": "¥100M+ building", "invalid": "invalid reading",
+                "phFail": "pH outside 6–9", "resp": "Grid"},
     },
 }
 
@@ -184,11 +192,12 @@ def _scope_bounds(conn: sqlite3.Connection, scope: str | None) -> list[list[floa
     return [[round(miny, 6), round(minx, 6)], [round(maxy, 6), round(maxx, 6)]]
 
 
-def theme_layers(theme: str) -> Sequence[Layer]:
-    try:
+def theme_layers(theme: str, conn: sqlite3.Connection | None = None) -> Sequence[Layer]:
+    if theme in THEMES:
         return THEMES[theme]
-    except KeyError:
-        raise ValueError(f"unknown map theme {theme!r}; known: {', '.join(THEMES)}") from None
+    if conn is not None and theme in map_themes.user_themes(conn):
+        return map_themes.all_layers()
+    raise ValueError(f"unknown map theme {theme!r}; known: {', '.join(THEMES)}") from None
 
 
 def layer_data(
@@ -202,7 +211,7 @@ def layer_data(
     """``{key: FeatureCollection}`` for the theme's layers (all, or ``keys``), e.g. to push
     with ``setLayerData`` after the page has loaded."""
     out = {}
-    for layer in theme_layers(theme):
+    for layer in theme_layers(theme, conn):
         if keys is not None and layer.key not in keys:
             continue
         if layer.features is None:
@@ -216,7 +225,7 @@ def layer_data(
 
 def point_layer_keys(theme: str = "command") -> list[str]:
     """Keys of the theme's point layers (the ones worth pushing after load)."""
-    return [la.key for la in theme_layers(theme) if la.kind == "points"]
+    return [la.key for la in (THEMES.get(theme) or map_themes.all_layers()) if la.kind == "points"]
 
 
 def page_config(
@@ -231,10 +240,14 @@ def page_config(
 ) -> dict:
     """The JSON document ``onemap.init`` reads: layer descriptions, data, texts, bounds."""
     lang = "en" if lang == "en" else "zh"
-    layers = theme_layers(theme)
+    layers = theme_layers(theme, conn)
+    themes_cfg = map_themes.themes_config(conn, lang)
+    active = themes_cfg.get(theme)
     cfgs = []
     for layer in layers:
         c = layer.client_config(lang)
+        if active is not None and layer.key not in map_themes.BASE_KEYS:
+            c["visible"] = layer.key in active["visible"]
         if tile_url and layer.pane == "base":
             c["visible"] = False  # the tiles are the base now
         cfgs.append(c)
@@ -243,7 +256,9 @@ def page_config(
     return {
         "lang": lang,
         "rev": command.current_rev(conn),
-        "title": TITLES[lang],
+        "title": TITLES[lang] if active is None else f"{TITLES[lang].split(' · ')[0]} · {active['short']}",
+        "themes": themes_cfg,
+        "theme": theme if active is not None else None,
         "i18n": I18N[lang],
         "layers": cfgs,
         "data": data,

@@ -112,6 +112,7 @@ def run_gui(args: argparse.Namespace) -> int:
         role, scope, user = picked
     state = AppState(Session(role=role, scope=scope, user=user, lang=args.lang), theme=args.theme)
     window = MainWindow(replica, state, tile_url=args.tile_url)
+    window.screenshot_mode = bool(args.screenshot)  # no background writes (ecology alert scan) when shooting
     # start-up objects live for the whole session: keep them out of the collector's full passes,
     # which otherwise pause the UI thread for 100 ms or more during big imports
     import gc

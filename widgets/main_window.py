@@ -187,6 +187,9 @@ class MainWindow(QMainWindow):
         lay.addWidget(self.header)
         lay.addWidget(split, 1)
         self.setCentralWidget(central)
+        from widgets.onemaps import install_onemaps  # issue 5: theme switcher, time bar, theme panels
+
+        self.onemaps = install_onemaps(self)
         self.statusBar().showMessage(tr("副本 ", "Replica ", lang) + f"{replica.path}")
         self.linkage_label = _plain("", "LinkageReadout")
         self.statusBar().addPermanentWidget(self.linkage_label)

@@ -50,6 +50,7 @@ class MapBridge(QObject):
 
     event_clicked = Signal(int)
     grid_clicked = Signal(str)
+    feature_clicked = Signal(str, str)
 
     @Slot(int)
     def eventClicked(self, event_id: int) -> None:  # noqa: N802 (name seen by JS)
@@ -58,6 +59,10 @@ class MapBridge(QObject):
     @Slot(str)
     def gridClicked(self, grid_id: str) -> None:  # noqa: N802 (name seen by JS)
         self.grid_clicked.emit(str(grid_id))
+
+    @Slot(str, str)
+    def featureClicked(self, layer_key: str, feature_id: str) -> None:  # noqa: N802 (name seen by JS)
+        self.feature_clicked.emit(str(layer_key), str(feature_id))
 
 
 class MapPage(QWebEnginePage):
@@ -86,6 +91,7 @@ class MapView(QWebEngineView):
     eventClicked = Signal(int)  # noqa: N815 (Qt-style signal name)
     gridClicked = Signal(str)  # noqa: N815
     buildFailed = Signal(str)  # noqa: N815
+    featureClicked = Signal(str, str)  # noqa: N815 (layer key, feature id: buildings, stations …)
 
     def __init__(self, parent=None, *, profile: QWebEngineProfile | None = None) -> None:
         super().__init__(parent)
@@ -98,6 +104,7 @@ class MapView(QWebEngineView):
         self.bridge = MapBridge(self)
         self.bridge.event_clicked.connect(self.eventClicked)
         self.bridge.grid_clicked.connect(self.gridClicked)
+        self.bridge.feature_clicked.connect(self.featureClicked)
         self._channel = QWebChannel(self._page)
         self._channel.registerObject("bridge", self.bridge)
         self._page.setWebChannel(self._channel)
@@ -307,6 +314,28 @@ class MapView(QWebEngineView):
 
     def home(self) -> None:
         self.call("home")
+
+    # -- themes (layers/themes.py): toggled in the page, the view stays -----------------------
+    def set_theme(self, name: str, callback: Callable[[Any], None] | None = None) -> None:
+        """Switch the page to theme ``name``; ``callback({"ok", "theme", "ms"})``."""
+        js = f"window.onemap.setTheme({self._js_args(name)})"
+        if callback is None:
+            self.run_js(js)
+        else:
+            self.run_json(js, callback)
+
+    def add_theme(self, name: str, config: dict) -> None:
+        self.call("addTheme", name, config)
+
+    def set_layer_style(self, key: str, patch: dict) -> None:
+        self.call("setLayerStyle", key, patch)
+
+    def set_filter(self, key: str, filters: list[dict] | None, callback: Callable[[Any], None] | None = None) -> None:
+        """Show only the features of ``key`` passing every ``{"prop", "in": [...]}`` (None: all)."""
+        self.call("setFilter", key, filters or [], callback=callback)
+
+    def set_legend(self, sections: list[dict] | str) -> None:
+        self.call("setLegend", sections)
 
     def count_features(self, key: str, callback: Callable[[int], None]) -> None:
         """``callback(n)``: features in layer ``key`` (-1 for an unknown layer)."""

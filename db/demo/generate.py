@@ -22,6 +22,7 @@ import orjson
 from app.timeutil import TZ, now, to_iso
 from db import catalogue
 from db.demo import events as demo_events
+from db.demo import onemaps as onemaps_demo
 from db.demo import org
 from db.demo.geography import build_geography
 from db.demo.robot_cases import plant_robot_cases
@@ -154,6 +155,8 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
         _closed_loop_seed(conn)
         # Demo extensions, one per issue, in this order (keep the markers: parallel branches merge here).
         # [demo-5] issue 5 — buildings, enterprises, shoreline, stations, readings, cameras
+        progress(0.9, "生成楼宇经济与长江生态演示数据…")
+        onemaps_demo.generate(conn, geo, seed=seed, until=until)
 
         # [demo-8] issue 8 — care list, visits, grid-leader positions, planted robot cases
         plant_robot_cases(conn, until, seed)

@@ -23,6 +23,7 @@
   var tooltip = null, popup = null, popupEventId = null;
   var highlight = null, selectedGrid = null;
   var tileLayer = null, watermark = null;
+  var layerCtl = null, legendCtl = null, theme = null, userFilters = {};
   var PANES = { base: 250, streets: 410, district: 420, labels: 450, highlight: 460 };
   var PATH_KEYS = ['stroke', 'color', 'weight', 'opacity', 'fill', 'fillColor', 'fillOpacity', 'dashArray', 'radius'];
 
@@ -66,6 +67,22 @@
     if (om.bridge && typeof om.bridge[name] === 'function') { om.bridge[name](arg); }
   }
 
+  // -- filters (theme filters and the user's, e.g. economy industry / street) ---------------
+  function passOne(flt, p) {
+    if (!flt) { return true; }
+    var v = p[flt.prop];
+    if (flt.prefix !== undefined) { return v !== undefined && v !== null && String(v).indexOf(flt.prefix) === 0; }
+    if (flt['in']) { return flt['in'].indexOf(v) >= 0 || flt['in'].indexOf(String(v)) >= 0; }
+    return true;
+  }
+  function passes(key, p) {
+    var t = theme && cfg.themes && cfg.themes[theme];
+    if (t && t.filters && !passOne(t.filters[key], p)) { return false; }
+    var u = userFilters[key];
+    if (u) { for (var i = 0; i < u.length; i++) { if (!passOne(u[i], p)) { return false; } } }
+    return true;
+  }
+
   // -- styles ---------------------------------------------------------------------------
   function featureStyle(lc, f) {
     var s = lc.style || {}, p = (f && f.properties) || {}, o = {}, i;
@@ -80,6 +97,10 @@
       var c = s.colorBy.map[String(p[s.colorBy.prop])];
       o[s.colorBy.target || 'color'] = c || s.colorBy['default'];
     }
+    if (s.fillColorBy) {
+      o.fillColor = s.fillColorBy.map[String(p[s.fillColorBy.prop])] || s.fillColorBy['default'];
+    }
+    if (s.radiusProp && p[s.radiusProp] !== undefined) { o.radius = p[s.radiusProp]; }
     if (s.radiusBy) {
       var r = s.radiusBy.map[String(p[s.radiusBy.prop])];
       o.radius = (r !== undefined) ? r : s.radiusBy['default'];
@@ -95,6 +116,9 @@
     }
     if (s.drill && p.drill) { extend(o, s.drill); }
     if (s.selected && lc.key === 'grids' && selectedGrid !== null && fid(f) === selectedGrid) { extend(o, s.selected); }
+    if (!passes(lc.key, p) || (s.maxZoom !== undefined && map && map.getZoom() >= s.maxZoom)) {
+      return { stroke: false, fill: false, opacity: 0, fillOpacity: 0, radius: 0 };
+    }
     if (lc.kind === 'points') {
       o.radius = (o.radius || 5) * om.uiScale * zoomFactor;
       if (o.weight) { o.weight = o.weight * om.uiScale; }
@@ -177,6 +201,7 @@
       if (n > 1500) { return; }
       var ll = labelPoint(lc, layer);
       if (!view.contains(ll)) { return; }
+      if (!passes(lc.key, layer.feature.properties || {})) { return; }
       var text = (layer.feature.properties || {})[lc.style.label];
       if (text === undefined || text === null || text === '') { return; }
       var node = el('div', 'om-label ' + (lc.style.labelClass || ''), text);
@@ -207,9 +232,16 @@
     if (p.hdue && p.hdue - now < SOON_MS) { return 'soon'; }
     return null;
   }
+  var aboveMax = {};
   function onZoomEnd() {
     var f = zoomFactorFor(map.getZoom());
     if (f !== zoomFactor) { zoomFactor = f; restylePoints(); }
+    order.forEach(function (k) {          // layers that hide from a zoom on (e.g. building dots)
+      var mz = layers[k].cfg.style && layers[k].cfg.style.maxZoom;
+      if (mz === undefined) { return; }
+      var above = map.getZoom() >= mz;
+      if (aboveMax[k] !== above) { aboveMax[k] = above; restyleAll(k); }
+    });
   }
 
   // -- tooltips, popups, clicks ------------------------------------------------------------
@@ -253,6 +285,24 @@
     } else if (lc.key === 'devices') {
       box.appendChild(el('div', 'om-tip-title', p.name));
       box.appendChild(el('div', 'om-tip-sub', tr('devices', p.kind) + ' · ' + (p.online ? I.online : I.offline)));
+    } else if (lc.key === 'buildings') {
+      box.appendChild(el('div', 'om-tip-title', p.name));
+      box.appendChild(el('div', 'om-tip-sub', [p.industry_name, p.street].filter(Boolean).join(' \u00b7 ')));
+      box.appendChild(el('div', 'om-tip-sub', tr('eco', 'tax') + ' ' + Number(p.tax_wan).toLocaleString() + ' ' +
+        tr('eco', 'wan') + ' \u00b7 ' + tr('eco', 'taxM2') + ' ' + Math.round(p.tax_m2) + ' \u00b7 ' +
+        tr('eco', 'occ') + ' ' + Math.round(p.occupancy * 100) + '%'));
+      box.appendChild(el('div', 'om-tip-sub', p.floors + tr('eco', 'floors') + ' \u00b7 ' + p.enterprises + ' ' +
+        tr('eco', 'ents') + (p.yiyuan ? ' \u00b7 ' + tr('eco', 'yiyuan') : '')));
+    } else if (lc.key === 'eco_stations') {
+      box.appendChild(el('div', 'om-tip-title', p.code + ' ' + p.name));
+      box.appendChild(el('div', 'om-tip-sub', (p.cls ? p.cls_label : tr('eco', 'invalid')) + ' \u00b7 ' + shortTime(p.at)));
+      if (p.ph_ok === false) { box.appendChild(el('div', 'om-tip-sub', tr('eco', 'phFail'))); }
+    } else if (lc.key === 'eco_cameras') {
+      box.appendChild(el('div', 'om-tip-title', p.name));
+      box.appendChild(el('div', 'om-tip-sub', [p.segment, p.status === 'online' ? I.online : I.offline].join(' \u00b7 ')));
+    } else if (lc.key === 'shoreline') {
+      box.appendChild(el('div', 'om-tip-title', p.name));
+      box.appendChild(el('div', 'om-tip-sub', tr('eco', 'resp') + ' ' + (p.grid || p.grid_id || '') + ' \u00b7 ' + p.length_m + ' m'));
     } else {
       box.appendChild(el('div', 'om-tip-title', p.name || fid(f) || lc.title));
     }
@@ -280,6 +330,8 @@
       } else if (lc.key === 'grids') {
         om.selectGrid(id);
         callBridge('gridClicked', String(id));
+      } else if (om.bridge && typeof om.bridge.featureClicked === 'function') {
+        om.bridge.featureClicked(lc.key, String(id));
       }
     });
   }
@@ -302,61 +354,95 @@
   }
 
   // -- controls ---------------------------------------------------------------------------
-  function addControls() {
-    var overlays = {};
+  function themeCfg() { return (theme && cfg.themes) ? cfg.themes[theme] : null; }
+
+  function buildLayerControl() {
+    if (layerCtl) { map.removeControl(layerCtl); layerCtl = null; }
+    var overlays = {}, t = themeCfg();
     if (tileLayer) { overlays[cfg.tiles.title] = tileLayer; }
     order.forEach(function (k) {
       var e = layers[k];
-      if (e.cfg.inControl) { overlays[e.cfg.title] = e.group; }
+      if (!e.cfg.inControl) { return; }
+      if (t && t.layers.indexOf(k) < 0) { return; }
+      overlays[e.cfg.title] = e.group;
     });
-    var ctl = L.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
-    var box = ctl.getContainer();
+    layerCtl = L.control.layers(null, overlays, { collapsed: false, position: 'topright' }).addTo(map);
+    var box = layerCtl.getContainer();
     box.classList.add('om-panel');
     box.insertBefore(el('div', 'om-panel-title', I.layers), box.firstChild);
+  }
 
+  function commandLegend(d) {
+    var grids = layers.grids && layers.grids.cfg.style.fillBy;
+    if (grids) {
+      d.appendChild(el('div', 'om-legend-sub', I.gridLegend));
+      var b = grids.breaks, row_ = el('div', 'om-legend-ramp');
+      for (var i = 0; i <= b.length; i++) {
+        var lo = i === 0 ? 0 : b[i - 1], hi = i < b.length ? b[i] - 1 : null;
+        var label = hi === null ? lo + '+' : (lo === hi ? String(lo) : lo + '\u2013' + hi);
+        var cell = el('div', 'om-legend-cell');
+        var sw = el('span', 'om-swatch');
+        sw.style.background = grids.palette[Math.min(i, grids.palette.length - 1)];
+        if (grids.opacity) { sw.style.opacity = Math.min(1, grids.opacity[Math.min(i, grids.opacity.length - 1)] + 0.3); }
+        cell.appendChild(sw); cell.appendChild(el('span', null, label));
+        row_.appendChild(cell);
+      }
+      d.appendChild(row_);
+    }
+    if (layers.events) {
+      d.appendChild(el('div', 'om-legend-sub', I.eventLegend));
+      ['emergency', 'assigned', 'ordinary'].forEach(function (c) {
+        var it = el('div', 'om-legend-item'), dot = el('span', 'om-dot');
+        dot.style.background = cfg.classColours[c];
+        it.appendChild(dot); it.appendChild(el('span', null, tr('classes', c)));
+        d.appendChild(it);
+      });
+      var it = el('div', 'om-legend-item'), dot = el('span', 'om-dot om-dot-dim');
+      it.appendChild(dot); it.appendChild(el('span', null, I.closed));
+      d.appendChild(it);
+      [['#ff6e76', I.overdue], ['#fddd60', I.soon]].forEach(function (r) {
+        var ring = el('div', 'om-legend-item'), o = el('span', 'om-dot');
+        o.style.background = 'transparent'; o.style.border = '2px solid ' + r[0];
+        ring.appendChild(o); ring.appendChild(el('span', null, r[1]));
+        d.appendChild(ring);
+      });
+    }
+  }
+
+  // sections: [{title, items: [{color, label, kind: dot|box|outline|line|square}], ramp}]
+  function sectionsLegend(d, sections) {
+    sections.forEach(function (sec) {
+      if (sec.title) { d.appendChild(el('div', 'om-legend-sub', sec.title)); }
+      (sec.items || []).forEach(function (it) {
+        var row_ = el('div', 'om-legend-item'), sw = el('span', it.kind === 'dot' ? 'om-dot' : 'om-swatch');
+        if (it.kind === 'outline') { sw.style.background = 'transparent'; sw.style.border = '2px solid ' + it.color; }
+        else if (it.kind === 'line') { sw.style.background = it.color; sw.style.height = '3px'; }
+        else { sw.style.background = it.color; }
+        row_.appendChild(sw); row_.appendChild(el('span', null, it.label));
+        d.appendChild(row_);
+      });
+    });
+  }
+
+  function buildLegend(sections) {
+    if (legendCtl) { map.removeControl(legendCtl); legendCtl = null; }
+    var t = themeCfg();
+    if (sections === undefined) { sections = t ? t.legend : 'command'; }
     var Legend = L.Control.extend({
       options: { position: 'bottomright' },
       onAdd: function () {
         var d = el('div', 'om-panel om-legend');
-        d.appendChild(el('div', 'om-panel-title', I.legend));
-        var grids = layers.grids && layers.grids.cfg.style.fillBy;
-        if (grids) {
-          d.appendChild(el('div', 'om-legend-sub', I.gridLegend));
-          var b = grids.breaks, row_ = el('div', 'om-legend-ramp');
-          for (var i = 0; i <= b.length; i++) {
-            var lo = i === 0 ? 0 : b[i - 1], hi = i < b.length ? b[i] - 1 : null;
-            var label = hi === null ? lo + '+' : (lo === hi ? String(lo) : lo + '\u2013' + hi);
-            var cell = el('div', 'om-legend-cell');
-            var sw = el('span', 'om-swatch');
-            sw.style.background = grids.palette[Math.min(i, grids.palette.length - 1)];
-            if (grids.opacity) { sw.style.opacity = Math.min(1, grids.opacity[Math.min(i, grids.opacity.length - 1)] + 0.3); }
-            cell.appendChild(sw); cell.appendChild(el('span', null, label));
-            row_.appendChild(cell);
-          }
-          d.appendChild(row_);
-        }
-        if (layers.events) {
-          d.appendChild(el('div', 'om-legend-sub', I.eventLegend));
-          ['emergency', 'assigned', 'ordinary'].forEach(function (c) {
-            var it = el('div', 'om-legend-item'), dot = el('span', 'om-dot');
-            dot.style.background = cfg.classColours[c];
-            it.appendChild(dot); it.appendChild(el('span', null, tr('classes', c)));
-            d.appendChild(it);
-          });
-          var it = el('div', 'om-legend-item'), dot = el('span', 'om-dot om-dot-dim');
-          it.appendChild(dot); it.appendChild(el('span', null, I.closed));
-          d.appendChild(it);
-          [['#ff6e76', I.overdue], ['#fddd60', I.soon]].forEach(function (r) {
-            var ring = el('div', 'om-legend-item'), o = el('span', 'om-dot');
-            o.style.background = 'transparent'; o.style.border = '2px solid ' + r[0];
-            ring.appendChild(o); ring.appendChild(el('span', null, r[1]));
-            d.appendChild(ring);
-          });
-        }
+        d.appendChild(el('div', 'om-panel-title', I.legend + (t ? ' \u00b7 ' + t.title : '')));
+        if (sections === 'command' || !sections) { commandLegend(d); } else { sectionsLegend(d, sections); }
         return d;
       }
     });
-    new Legend().addTo(map);
+    legendCtl = new Legend().addTo(map);
+  }
+
+  function addControls() {
+    buildLayerControl();
+    buildLegend();
 
     var Coords = L.Control.extend({
       options: { position: 'bottomleft' },
@@ -398,6 +484,7 @@
     om.timings.parse = performance.now() - t0;
     I = cfg.i18n || {};
     om.config = cfg;
+    theme = cfg.theme || null;
     document.title = cfg.title || document.title;
     map.getContainer().classList.add('om-map');
     map.options.zoomSnap = 0.25;
@@ -472,17 +559,29 @@
       (part.upsert || []).forEach(function (f) {
         var sid = fid(f), layer = sid !== null ? entry.byId.get(sid) : null;
         if (layer) {
+          var before = JSON.stringify(featureStyle(entry.cfg, layer.feature));
           layer.feature = f;
           if (layer.setLatLng && f.geometry && f.geometry.type === 'Point') {
-            layer.setLatLng([f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+            var ll0 = layer.getLatLng(), c = f.geometry.coordinates;
+            if (ll0.lat !== c[1] || ll0.lng !== c[0]) { layer.setLatLng([c[1], c[0]]); }
           }
-          entry.group.resetStyle(layer);
+          // only what looks different is redrawn (a status step inside 'open' keeps its look)
+          if (JSON.stringify(featureStyle(entry.cfg, f)) !== before) { entry.group.resetStyle(layer); }
           if (key === 'events' && popupEventId === sid) { popup.setContent(eventCard(f)); }
         } else {
           entry.group.addData(f);
         }
         res.upserted++;
       });
+      if (part.props) {                      // {id: {prop: value}}: e.g. station classes in playback
+        Object.keys(part.props).forEach(function (id) {
+          var layer = entry.byId.get(String(id));
+          if (!layer) { return; }
+          extend(layer.feature.properties, part.props[id]);
+          entry.group.resetStyle(layer);
+          res.recoloured++;
+        });
+      }
       if (part.counts) {
         var prop = (entry.cfg.style && entry.cfg.style.fillBy && entry.cfg.style.fillBy.prop) || 'open';
         Object.keys(part.counts).forEach(function (id) {
@@ -566,11 +665,78 @@
 
   om.home = function () { return fitHome(); };
 
+  // -- themes (QGIS-like map themes: visible layers, filters, legend) ---------------------
+  function restyleAll(key) {
+    var e = layers[key];
+    if (!e) { return; }
+    e.group.eachLayer(function (l) { e.group.resetStyle(l); });
+  }
+
+  om.setTheme = function (name) {
+    var t0 = performance.now();
+    var t = cfg.themes && cfg.themes[name];
+    if (!t) { return JSON.stringify({ ok: false, theme: theme }); }
+    var prev = theme;
+    theme = name;
+    order.forEach(function (k) {
+      var e = layers[k];
+      if (e.cfg.pane === 'base' || k === 'district') { return; }
+      var on = t.visible.indexOf(k) >= 0;
+      if (on && !map.hasLayer(e.group)) { e.group.addTo(map); }
+      if (!on && map.hasLayer(e.group)) { map.removeLayer(e.group); }
+    });
+    // filters may differ between themes: restyle the layers that carry one
+    var prevT = prev && cfg.themes[prev];
+    Object.keys(layers).forEach(function (k) {
+      if ((t.filters && t.filters[k]) || (prevT && prevT.filters && prevT.filters[k])) { restyleAll(k); }
+    });
+    pointLayersToFront();
+    buildLayerControl();
+    buildLegend();
+    refreshAllLabels();
+    document.title = (cfg.title || '').split(' · ')[0] + ' · ' + (t.short || t.title);
+    return JSON.stringify({ ok: true, theme: theme, ms: performance.now() - t0 });
+  };
+
+  om.addTheme = function (name, themeCfg_) {
+    cfg.themes[name] = parse(themeCfg_);
+    return true;
+  };
+
+  om.setLayerStyle = function (key, patch) {
+    var e = layers[key];
+    if (!e) { return false; }
+    e.cfg.style = extend(extend({}, e.cfg.style), parse(patch) || {});
+    restyleAll(key);
+    return true;
+  };
+
+  om.setFilter = function (key, filters) {
+    filters = parse(filters);
+    if (!filters || !filters.length) { delete userFilters[key]; } else { userFilters[key] = filters; }
+    restyleAll(key);
+    if (layers[key]) { refreshLabels(layers[key]); }
+    var n = 0;
+    if (layers[key]) { layers[key].group.eachLayer(function (l) { if (passes(key, l.feature.properties || {})) { n++; } }); }
+    return n;
+  };
+
+  om.setLegend = function (sections) { buildLegend(parse(sections)); return true; };
+
+  om.featureBounds = function (key, id) {
+    var e = layers[key], l = e && e.byId.get(String(id));
+    if (!l) { return ''; }
+    var b = l.getBounds ? l.getBounds() : L.latLngBounds([l.getLatLng(), l.getLatLng()]);
+    return JSON.stringify([[b.getSouth(), b.getWest()], [b.getNorth(), b.getEast()]]);
+  };
+
   om.state = function () {
     var counts = {};
     order.forEach(function (k) { counts[k] = layers[k].group.getLayers().length; });
     var c = map.getCenter();
+    var visible = order.filter(function (k) { return map.hasLayer(layers[k].group); });
     return JSON.stringify({ center: { lat: c.lat, lng: c.lng }, zoom: map.getZoom(), counts: counts,
+      theme: theme, visible: visible,
       bridge: !!om.bridge, selectedGrid: selectedGrid, rev: cfg.rev, drill: !!(watermark && watermark.style.display === 'block') });
   };
 })();

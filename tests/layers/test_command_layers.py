@@ -130,7 +130,9 @@ def test_layer_description():
     assert cfg["title"] == grids.title_en and cfg["key"] == "grids" and "fillBy" in cfg["style"]
     kinds = {la.key: la.kind for la in command.LAYERS}
     assert kinds["events"] == kinds["staff"] == kinds["devices"] == "points"
-    assert point_layer_keys() == ["devices", "staff", "events"]
+    # every theme's page carries all themes' layers (issue 5: switching theme is a toggle)
+    assert [k for k in point_layer_keys() if k in command.LAYER_BY_KEY] == ["devices", "staff", "events"]
+    assert {"eco_stations", "eco_cameras", "building_dots"} <= set(point_layer_keys())
 
 
 # -- base geography -----------------------------------------------------------------------------
@@ -262,7 +264,8 @@ def test_build_page_is_offline_and_escaped(conn):
 def test_page_config_contents(conn):
     cfg = page_config(conn, now=NOW)
     keys = [c["key"] for c in cfg["layers"]]
-    assert keys == [la.key for la in command.LAYERS]
+    # the page carries every theme's layers (issue 5); the command layers keep their draw order
+    assert [k for k in keys if k in command.LAYER_BY_KEY] == [la.key for la in command.LAYERS]
     assert len(cfg["data"]["grids"]["features"]) == 4
     assert len(cfg["data"]["events"]["features"]) == 6
     assert cfg["tiles"] is None and cfg["lang"] == "zh" and cfg["rev"] == 0
