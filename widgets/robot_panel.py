@@ -86,6 +86,7 @@ class RobotPanel(QWidget):
     eventRequested = Signal(int)  # noqa: N815
     eventCreated = Signal(int)  # noqa: N815
     passFinished = Signal(object)  # noqa: N815
+    openCountChanged = Signal(int)  # noqa: N815
 
     def __init__(self, replica, session, parent=None, *, interval_s: int = engine.DEFAULT_INTERVAL_S,
                  autorun: bool = True) -> None:  # fmt: skip
@@ -189,6 +190,7 @@ class RobotPanel(QWidget):
             conn.close()
         keep = self.current["id"] if self.current else None
         self.model.set_rows(rows)
+        self.openCountChanged.emit(sum(1 for r in rows if r.get("status", "open") == "open"))
         parts = []
         for p in prec:
             rate = "—" if p.precision is None else f"{p.precision:.0%}"
@@ -364,9 +366,14 @@ def install_robot_panel(window) -> QDockWidget | None:
     button = QPushButton("智能预警")
     button.setObjectName("RobotToggle")
     button.setCheckable(True)
-    button.setChecked(True)
+    button.setToolTip("网格管理员机器人：主动研判的预警（点击展开/收起）")
     button.toggled.connect(dock.setVisible)
     dock.visibilityChanged.connect(button.setChecked)
+    panel.openCountChanged.connect(lambda n: button.setText(f"智能预警 {n}" if n else "智能预警"))
+    # the dock starts folded so the map keeps the room; the header button carries the open count
+    dock.hide()
+    button.setChecked(False)
+    panel.openCountChanged.emit(len(panel.warnings()))
     window.header.tools.insertWidget(0, button)
     previous_shutdown = window.shutdown
 
