@@ -46,17 +46,18 @@ def pending(conn) -> int:
 
 
 def catch_up(replica, *, progress: Callable[[int], None] | None = None, cancel=None,
-             checkpoint: Callable[[], None] | None = None) -> tuple[int, int, float]:  # fmt: skip
+             checkpoint: Callable[[], None] | None = None, budget_s: float | None = None) -> tuple[int, int, float]:  # fmt: skip
     """Index every pending range, in transactions of about :data:`TARGET_S`. Returns
     (events indexed, transactions, longest transaction in seconds). A range left open by a
     killed import (``hi`` still at the maximum) is closed first. ``checkpoint()`` is called
     every :data:`CHECKPOINT_ROWS` events, between transactions (the import turns the automatic
-    WAL checkpoint off)."""
+    WAL checkpoint off). ``budget_s`` stops it after about that many seconds."""
     size = FIRST_SLICE
     done = txns = 0
     longest = 0.0
     since = 0
-    while cancel is None or not cancel.is_set():
+    start = time.perf_counter()
+    while (cancel is None or not cancel.is_set()) and (budget_s is None or time.perf_counter() - start < budget_s):
         t0 = time.perf_counter()
         with replica.write("events") as conn:
             r = conn.execute("SELECT id, lo, hi FROM fts_pending ORDER BY lo LIMIT 1").fetchone()

@@ -650,7 +650,8 @@ class _Writer:
 
 # -- the import ---------------------------------------------------------------------------------
 IMPORT_CACHE_KIB = 262_144  # page cache of the writer connection during an import (256 MiB)
-CHECKPOINT_ROWS = 20_000  # a PASSIVE WAL checkpoint after this many imported records
+CHECKPOINT_ROWS = 20_000
+CANCELLED_FTS_BUDGET_S = 3.0  # a PASSIVE WAL checkpoint after this many imported records
 
 
 @contextlib.contextmanager
@@ -703,7 +704,8 @@ def gc_paused():
 
 def _catch_up_fts(replica, result: ImportResult, report: Progress, cancel) -> None:
     """Index the new events' text (ours and any a killed import left pending), in short
-    transactions. Cancelling stops it; the rest is done by the next import."""
+    transactions. A cancelled import spends at most :data:`CANCELLED_FTS_BUDGET_S` on it;
+    cancelling during the catch-up stops it. The rest is done by the next import."""
     c = replica.reader()
     try:
         todo = fts_backlog.pending(c)
@@ -716,8 +718,10 @@ def _catch_up_fts(replica, result: ImportResult, report: Progress, cancel) -> No
     def step(done: int) -> None:
         report(0.95 + 0.05 * min(done / todo, 1.0), f"全文索引 text index {done:,}/{todo:,}; {result.summary()}")
 
-    n, txns, longest = fts_backlog.catch_up(replica, progress=step, cancel=cancel,
-                                           checkpoint=lambda: _checkpoint(replica))
+    stopped = cancel is not None and cancel.is_set()  # cancelled: index what it can in a few seconds
+    n, txns, longest = fts_backlog.catch_up(replica, progress=step, cancel=None if stopped else cancel,
+                                           checkpoint=lambda: _checkpoint(replica),
+                                           budget_s=CANCELLED_FTS_BUDGET_S if stopped else None)
     result.fts_indexed += n
     result.fts_s += time.perf_counter() - t0
     result.fts_max_transaction_s = max(result.fts_max_transaction_s, longest)
