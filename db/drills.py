@@ -498,7 +498,7 @@ def stop(replica, drill_id: int, *, actor: str, at: str | None = None, reason: s
         early = pending > 0 or el + 1 < d["duration_min"] * 60
         status = "stopped" if early else "completed"
         if early and not reason:
-            reason = f"提前结束：{pending} 条注入未下发" if pending else "提前结束"
+            reason = f"{pending} 条注入未下发" if pending else "未到计划时长"
         conn.execute("UPDATE drill_injects SET status='skipped' WHERE drill_id = ? AND status = 'pending'", (drill_id,))
         conn.execute("UPDATE drills SET status=?, elapsed_s=?, anchor_at=NULL, ended_at=?, stop_reason=?, updated_at=?, "
                      "version=version+1 WHERE id=?", (status, el, at, reason if early else None, at, drill_id))  # fmt: skip

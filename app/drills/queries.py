@@ -115,10 +115,10 @@ def series_of(conn: sqlite3.Connection, drill: dict, *, limit: int = 16) -> list
 
 
 def line(d: dict, *, lang: str = "zh") -> str:
-    """One ``drill list`` line: id, time, theme, level, status, title."""
-    status = (STATUS_EN if lang == "en" else STATUS_ZH).get(d["status"], d["status"])
-    return f"{d['id']:>5}  {d['starts_at'][:16].replace('T', ' ')}  {d['theme']}  {d['level']}  {d['status']}" \
-           f"  {status if lang != 'en' else ''}  {d['title']}".replace("    ", "  ")
+    """One ``drill list`` line: id, start time, theme, level, status (code and words), title."""
+    words = (STATUS_EN if lang == "en" else STATUS_ZH).get(d["status"], d["status"])
+    when = d["starts_at"][:16].replace("T", " ")
+    return f"{d['id']:>5}  {when}  {d['theme']}  {d['level']:<8}  {d['status']:<9} {words}  {d['title']}"
 
 
 def now_iso() -> str:

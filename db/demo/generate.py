@@ -21,6 +21,7 @@ import orjson
 
 from app.timeutil import TZ, now, to_iso
 from db import catalogue
+from db.demo import drills as demo_drills
 from db.demo import events as demo_events
 from db.demo import org
 from db.demo.geography import build_geography
@@ -157,6 +158,7 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
         # [demo-8] issue 8 — care list, visits, grid-leader positions, planted robot cases
 
         # [demo-7] issue 7 — drills, series, templates, injects
+        demo_drills.generate_drills(conn, until, seed)
 
         # [demo-end]
         meta = {
