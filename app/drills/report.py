@@ -151,19 +151,30 @@ def inject_map(conn: sqlite3.Connection, results: list[measure.InjectResult], st
 
     from app.dossier import _Projection
 
-    boundary, (x0, y0, x1, y1) = _district_paths()
-    lon0, lat0 = (x0 + x1) / 2, (y0 + y1) / 2
-    radius = max((x1 - x0) * 111320 * math.cos(math.radians(lat0)), (y1 - y0) * 110540) / 2 * 1.04
-    proj = _Projection(lon0, lat0, radius, size)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="map" viewBox="0 0 {size} {size}" width="{size}" '
-           f'height="{size}" font-size="11">',
-           f'<path d="{proj.path(boundary.simplify(0.0005))}" fill="#f3f6f9" stroke="#6b7a8c" stroke-width="1.2"/>']  # fmt: skip
+    boundary, bounds = _district_paths()
+    shapes = []
     if streets:
         for (geom,) in conn.execute(
             f"SELECT geometry FROM streets WHERE code IN ({','.join('?' * len(streets))})", streets
         ):
-            g = shape(orjson.loads(geom)).simplify(0.0005)
-            out.append(f'<path d="{proj.path(g)}" fill="#dbe9f7" stroke="#8aa5c2" stroke-width="0.8"/>')
+            shapes.append(shape(orjson.loads(geom)).simplify(0.0003))
+    pts = [(r.inject["lon"], r.inject["lat"]) for r in results if r.inject.get("lon") is not None]
+    if shapes or pts:  # zoom on the participating streets and the injects
+        xs = [p[0] for p in pts] + [b for g in shapes for b in (g.bounds[0], g.bounds[2])]
+        ys = [p[1] for p in pts] + [b for g in shapes for b in (g.bounds[1], g.bounds[3])]
+        bounds = (min(xs), min(ys), max(xs), max(ys))
+    x0, y0, x1, y1 = bounds
+    lon0, lat0 = (x0 + x1) / 2, (y0 + y1) / 2
+    radius = max((x1 - x0) * 111320 * math.cos(math.radians(lat0)), (y1 - y0) * 110540, 1500) / 2 * 1.12
+    proj = _Projection(lon0, lat0, radius, size)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="map" viewBox="0 0 {size} {size}" width="{size}" '
+           f'height="{size}" font-size="11">',
+           f'<path d="{proj.path(boundary.simplify(0.0003))}" fill="#f3f6f9" stroke="#6b7a8c" stroke-width="1.2"/>']  # fmt: skip
+    for g in shapes:
+        out.append(f'<path d="{proj.path(g)}" fill="#dbe9f7" stroke="#8aa5c2" stroke-width="0.8"/>')
+    km = _nice_km(radius)
+    out.append(f'<line x1="12" y1="{size - 14}" x2="{12 + km * 1000 * proj.k:.1f}" y2="{size - 14}" stroke="#1c2533" '
+               f'stroke-width="2"/><text x="12" y="{size - 20}" fill="#1c2533">{km:g} km</text>')  # fmt: skip
     for r in results:
         i = r.inject
         if i.get("lon") is None:
@@ -174,6 +185,13 @@ def inject_map(conn: sqlite3.Connection, results: list[measure.InjectResult], st
                    f'{i["seq"]}</text>')  # fmt: skip
     out.append("</svg>")
     return "".join(out)
+
+
+def _nice_km(radius_m: float) -> float:
+    for km in (0.5, 1, 2, 5, 10):
+        if km * 1000 >= radius_m / 3:
+            return km
+    return 10
 
 
 # -- the report -----------------------------------------------------------------------------------
