@@ -251,7 +251,8 @@ def install_drills(window) -> DrillController:
     c.injected.connect(on_injected)
     c.error.connect(lambda text: window.statusBar().showMessage(text, 8000))
     window.map.loaded.connect(lambda ok: ok and watermark())
-    media = FieldMediaPanel(window.replica, lang=session.lang)
+    media = FieldMediaPanel(window.replica, lang=session.lang, actor=access.actor_of(session),
+                            can_add=session.role != "wall")  # fmt: skip
     window.detail.tabs.addTab(media, "现场音视频" if session.lang == "zh" else "Field media")
     window.field_media = media
     window.state.event_selected.connect(media.show_event)

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QDialog,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -167,9 +169,11 @@ class MediaPlayerDialog(QDialog):
 class FieldMediaPanel(QWidget):
     """The media list of the selected event (and of the inject it came from)."""
 
-    def __init__(self, replica, *, lang: str = "zh", parent=None) -> None:
+    def __init__(self, replica, *, lang: str = "zh", parent=None, actor: str = "console",
+                 can_add: bool = True) -> None:  # fmt: skip
         super().__init__(parent)
         self.replica = replica
+        self.actor = actor
         self.lang = lang
         self.event_id: int | None = None
         self.rows: list[dict] = []
@@ -190,6 +194,25 @@ class FieldMediaPanel(QWidget):
         row.addStretch(1)
         row.addWidget(self.open_button)
         lay.addLayout(row)
+        add = QHBoxLayout()
+        self.kind = QComboBox()
+        for k in ("video", "audio", "stream", "image"):
+            self.kind.addItem(KIND_ZH[k], k)
+        self.uri = QLineEdit()
+        self.uri.setObjectName("mediaUri")
+        self.uri.setPlaceholderText("文件路径或流地址（rtsp://、http://）")
+        self.device = QLineEdit()
+        self.device.setPlaceholderText("设备")
+        self.device.setMaximumWidth(110)
+        self.add_button = QPushButton("登记")
+        self.add_button.clicked.connect(self.add_media)
+        for w in (self.kind, self.uri, self.device, self.add_button):
+            add.addWidget(w)
+            w.setVisible(can_add)
+        lay.addLayout(add)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        lay.addWidget(self.message)
         self.players: list[MediaPlayerDialog] = []
         self.show_event(None)
 
@@ -211,6 +234,25 @@ class FieldMediaPanel(QWidget):
         self.tree.setVisible(bool(self.rows))
         self.open_button.setVisible(bool(self.rows))
         self.empty.setVisible(not self.rows)
+        self.add_button.setEnabled(event_id is not None)
+
+    def add_media(self) -> int | None:
+        """Register a media reference (recorded now) for the shown event."""
+        from db import drills as db_drills
+
+        if self.event_id is None:
+            return None
+        try:
+            mid = db_drills.add_media(self.replica, {"event_id": self.event_id, "kind": self.kind.currentData(),
+                                                     "uri": self.uri.text(), "device": self.device.text() or None},
+                                      actor=self.actor)  # fmt: skip
+        except db_drills.DrillError as exc:
+            self.message.setText(str(exc))
+            return None
+        self.message.setText("")
+        self.uri.clear()
+        self.show_event(self.event_id)
+        return mid
 
     def open_row(self, row: int) -> MediaPlayerDialog | None:
         if not 0 <= row < len(self.rows):

@@ -258,6 +258,10 @@ class DrillPlanner(QWidget):
         row.addWidget(self.new_button)
         lv.addLayout(row)
         lv.addWidget(self.list, 2)
+        self.readiness_label = QLabel("")
+        self.readiness_label.setObjectName("drillReadiness")
+        self.readiness_label.setWordWrap(True)
+        lv.addWidget(self.readiness_label)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._plan_tab(), "计划")
@@ -533,7 +537,26 @@ class DrillPlanner(QWidget):
         finally:
             conn.close()
         self.calendar.set_drills(drills)
+        self._fill_readiness()
         self._fill_list(drills, "本周演练" if self.calendar.mode == "week" else "本月演练")
+
+    def _fill_readiness(self) -> None:
+        """Training records → readiness: grid-leader participation over the last 90 days."""
+        since = timeutil.to_iso(timeutil.now() - dt.timedelta(days=90))
+        conn = self.replica.reader()
+        try:
+            per_street = measure.readiness(conn, since=since)
+        finally:
+            conn.close()
+        att = sum(v["attended"] for v in per_street.values())
+        exp = sum(v["expected"] for v in per_street.values())
+        if not exp:
+            self.readiness_label.setText("近90天无已进行的演练")
+            return
+        names = dict(self.streets)
+        low = sorted((v["rate"], names.get(k, k)) for k, v in per_street.items() if v["rate"] is not None)[:3]
+        self.readiness_label.setText(f"近90天网格长参演率 {att / exp:.0%}（{att}/{exp}）· 偏低：" +
+                                     "、".join(f"{n} {r:.0%}" for r, n in low))  # fmt: skip
 
     def _fill_list(self, drills: list[dict], title: str) -> None:
         self.list_title.setText(f"{title}（{len(drills)}）")

@@ -100,3 +100,14 @@ def test_citizen_text_is_escaped(demo_copy):
     finally:
         rep.close()
     assert "<script>x" not in html and "&lt;script&gt;" in html and "<b>注入" not in html
+
+
+def test_training_records_feed_grid_leader_readiness(conn):
+    per_street = measure.readiness(conn, since="2026-08-01T00:00:00+08:00", until=DEMO_UNTIL.isoformat())
+    assert per_street
+    for v in per_street.values():
+        assert 0 < v["expected"] and 0 <= v["attended"] <= v["expected"] and 0 <= v["rate"] <= 1
+    total = conn.execute(
+        "SELECT count(*) FROM drill_participants p JOIN drills d ON d.id = p.drill_id WHERE p.role = 'grid_leader' "
+        "AND d.status IN ('completed', 'stopped')").fetchone()[0]
+    assert sum(v["expected"] for v in per_street.values()) == total

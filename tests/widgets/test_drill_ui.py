@@ -175,3 +175,28 @@ def test_field_media_that_cannot_play_says_unavailable(qtbot, demo_copy):
         dlg.close()
     finally:
         rep.close()
+
+
+def test_media_reference_is_registered_and_a_dead_stream_times_out(qtbot, demo_copy, monkeypatch):
+    import widgets.drill_media as dm
+
+    monkeypatch.setattr(dm, "STREAM_TIMEOUT_MS", 300)
+    rep = open_replica(demo_copy)
+    try:
+        conn = rep.reader()
+        eid = conn.execute("SELECT id FROM events WHERE drill_id IS NULL LIMIT 1 OFFSET 3").fetchone()[0]
+        conn.close()
+        panel = FieldMediaPanel(rep)
+        qtbot.addWidget(panel)
+        panel.show_event(eid)
+        panel.uri.setText("")
+        assert panel.add_media() is None and "uri" in panel.message.text()
+        panel.kind.setCurrentIndex(panel.kind.findData("stream"))
+        panel.uri.setText("rtsp://192.0.2.1/live/none")  # TEST-NET: never answers
+        assert panel.add_media() is not None and panel.tree.topLevelItemCount() == 1
+        dlg = panel.open_row(0)
+        qtbot.waitUntil(lambda: dlg.result is not None, timeout=15000)
+        assert dlg.result.startswith("不可用")
+        dlg.close()
+    finally:
+        rep.close()
