@@ -56,6 +56,7 @@ INJECT_COLUMNS = (
     ("allowed_min", "时限(分)"), ("parent_seq", "跟进于#"), ("status", "状态"),
 )  # fmt: skip
 PLAYER_COLUMNS = ("offset_min", "title", "content", "category", "grid_id", "target_level", "target_department", "status")
+ROLE_ZH = {"coordinator": "演练协调员", "grid_leader": "网格长", "street_centre": "街道指挥中心"}
 INJECT_STATUS_ZH = {"pending": "待下发", "fired": "已下发", "skipped": "未下发"}
 
 
@@ -883,7 +884,8 @@ class DrillPlanner(QWidget):
         self.attendance.blockSignals(True)
         self.attendance.clear()
         for p in att["rows"]:
-            it = QListWidgetItem(f"{p['name']}（{p['role'] or p['kind']}）")
+            role = ROLE_ZH.get(p["role"] or "", p["role"] or p["kind"])
+            it = QListWidgetItem(f"{p['name']}（{role}）" + ("" if p["expected"] else " · 计划外"))
             it.setData(Qt.ItemDataRole.UserRole, (p["kind"], p["ref"]))
             if self.coordinator:
                 it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
