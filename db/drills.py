@@ -230,6 +230,26 @@ def _expected_participants(conn, drill_id: int, plan: dict) -> None:
 
 
 # -- plans and series ----------------------------------------------------------------------------
+def _placed(conn, p: dict, injects: Sequence[Mapping]) -> list[dict]:
+    """Injects without a location (e.g. from a template) go to the plan's grids in turn, else to
+    its streets' centres."""
+    out = []
+    spots: list[tuple] = [("grid", g) for g in p["grids"]]
+    if not spots:
+        spots = [("street", s) for s in p["streets"]]
+    for i, inj in enumerate(injects):
+        inj = dict(inj)
+        if inj.get("grid_id") is None and (inj.get("lon") is None or inj.get("lat") is None) and spots:
+            kind, code = spots[i % len(spots)]
+            if kind == "grid":
+                inj["grid_id"] = code
+            else:
+                r = conn.execute("SELECT lon, lat FROM streets WHERE code = ?", (code,)).fetchone()
+                inj["lon"], inj["lat"] = r[0], r[1]
+        out.append(inj)
+    return out
+
+
 def create_drill(replica, plan: Mapping, *, actor: str, injects: Sequence[Mapping] = ()) -> int:
     """One scheduled drill (and its injects); returns ``drills.id``."""
     with replica.write(*TOPICS) as conn:
@@ -237,8 +257,11 @@ def create_drill(replica, plan: Mapping, *, actor: str, injects: Sequence[Mappin
         now = timeutil.now_iso()
         drill_id = _insert_drill(conn, p, now)
         _log(conn, drill_id, now, actor, "plan", note=p["title"])
-        for i, inj in enumerate(injects, 1):
-            _insert_inject(replica, conn, drill_id, inj, seq=i)
+        for i, inj in enumerate(_placed(conn, p, injects), 1):
+            try:
+                _insert_inject(replica, conn, drill_id, inj, seq=i)
+            except DrillError as exc:
+                raise DrillError(f"第 {i} 条注入 inject {i}: {exc}") from None
         return drill_id
 
 
@@ -265,8 +288,11 @@ def create_series(replica, plan: Mapping, rule: Mapping, starts: Sequence[str], 
             q = dict(p, starts_at=_iso(s, "starts_at"), series_id=series_id)
             drill_id = _insert_drill(conn, q, now)
             _log(conn, drill_id, now, actor, "plan", note=f"series #{series_id}")
-            for i, inj in enumerate(injects, 1):
-                _insert_inject(replica, conn, drill_id, inj, seq=i)
+            for i, inj in enumerate(_placed(conn, q, injects), 1):
+                try:
+                    _insert_inject(replica, conn, drill_id, inj, seq=i)
+                except DrillError as exc:
+                    raise DrillError(f"第 {i} 条注入 inject {i}: {exc}") from None
             ids.append(drill_id)
         return ids
 

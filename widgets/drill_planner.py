@@ -844,9 +844,9 @@ class DrillPlanner(QWidget):
             return
         act = next((d for d in self.controller.active if d["id"] == self.drill["id"]), None)
         if act is not None or self.drill["status"] in ("running", "paused"):
-            self._fill_run(act)
+            self._fill_run(attendance=False)
 
-    def _fill_run(self, active: dict | None = None) -> None:
+    def _fill_run(self, *, attendance: bool = True) -> None:
         d = self.drill
         if d is None:
             self.clock_label.setText("场景时间 —")
@@ -881,6 +881,14 @@ class DrillPlanner(QWidget):
                     measure.RESULT_ZH[r.result] if self.coordinator else ""]  # fmt: skip
             for c, v in enumerate(vals):
                 self.progress.setItem(i, c, QTableWidgetItem(v))
+        rate = "—" if att["leader_rate"] is None else f"{att['leader_rate']:.0%}"
+        on_time = sum(r.result == "on_time" for r in res)
+        measured = sum(r.result in ("on_time", "late", "missed") for r in res)
+        self.summary_label.setText(f"#{d['id']} {queries.STATUS_ZH[st]} · 按时 {on_time}/{measured} · 出勤 "
+                                   f"{att['attended']}/{att['expected']} · 网格长参与率 {rate}")  # fmt: skip
+        self.attendance_label.setText(f"参演与出勤：实到 {att['attended']}/{att['expected']} · 网格长参与率 {rate}")
+        if not attendance:  # the once-a-second clock refresh leaves the list the user may be ticking alone
+            return
         self.attendance.blockSignals(True)
         self.attendance.clear()
         for p in att["rows"]:
@@ -892,12 +900,6 @@ class DrillPlanner(QWidget):
             it.setCheckState(Qt.CheckState.Checked if p["attended"] else Qt.CheckState.Unchecked)
             self.attendance.addItem(it)
         self.attendance.blockSignals(False)
-        rate = "—" if att["leader_rate"] is None else f"{att['leader_rate']:.0%}"
-        self.attendance_label.setText(f"参演与出勤：实到 {att['attended']}/{att['expected']} · 网格长参与率 {rate}")
-        on_time = sum(r.result == "on_time" for r in res)
-        measured = sum(r.result in ("on_time", "late", "missed") for r in res)
-        self.summary_label.setText(f"#{d['id']} {queries.STATUS_ZH[st]} · 按时 {on_time}/{measured} · 出勤 "
-                                   f"{att['attended']}/{att['expected']} · 网格长参与率 {rate}")  # fmt: skip
 
     def _attendance_changed(self, item: QListWidgetItem) -> None:
         if self.drill is None or not self.coordinator:

@@ -259,3 +259,32 @@ def test_conflicts_found_in_the_replica(rep):
         assert conflicts.find_conflicts(conn, dict(plan, starts_at=iso(3600))) == []
     finally:
         conn.close()
+
+
+def test_a_weekly_series_from_a_template_is_one_drill_per_occurrence(rep):
+    from app.drills import recurrence
+
+    conn = rep.reader()
+    tpl = next(t for t in queries.templates(conn) if t["theme"] == "防台防汛")
+    conn.close()
+    g = _grid(rep)
+    rule = {"rule": "weekly", "weekday": 1, "time_of_day": "09:30", "first_date": "2027-01-01", "count": 3}
+    starts = recurrence.expand(rule)
+    ids = D.create_series(rep, {"title": tpl["title"], "theme": tpl["theme"], "level": "street", "duration_min": 60,
+                                "streets": [g["street_code"]], "template_id": tpl["id"]}, rule, starts,
+                          actor="drill", injects=tpl["scenario"])
+    conn = rep.reader()
+    try:
+        rows = conn.execute(f"SELECT starts_at, series_id FROM drills WHERE id IN ({','.join('?' * len(ids))}) "
+                            "ORDER BY starts_at", ids).fetchall()
+        assert [r[0] for r in rows] == starts and len({r[1] for r in rows}) == 1
+        n = conn.execute(f"SELECT count(*), count(DISTINCT street_code) FROM drill_injects WHERE drill_id IN "
+                         f"({','.join('?' * len(ids))})", ids).fetchone()
+        assert n[0] == 3 * len(tpl["scenario"])  # placed in the plan's street though the template has no places
+        parents = conn.execute("SELECT count(*) FROM drill_injects WHERE drill_id = ? AND parent_id IS NOT NULL",
+                               (ids[0],)).fetchone()[0]
+        assert parents == 1  # the template's contingency inject kept its parent
+        assert conflicts.find_conflicts(conn, {"starts_at": starts[1], "duration_min": 30,
+                                               "streets": [g["street_code"]]})
+    finally:
+        conn.close()
