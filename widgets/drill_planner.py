@@ -521,6 +521,8 @@ class DrillPlanner(QWidget):
                   self.save_eval_button):  # fmt: skip
             x.setEnabled(self.coordinator)
         self.f_add.clicked.connect(self.add_finding)
+        self.findings.cellDoubleClicked.connect(lambda row, _c: self.advance_finding(row))
+        self.findings.setToolTip("双击切换状态：未开始 → 进行中 → 已完成")
         self.save_eval_button.clicked.connect(self.save_evaluation)
         self.report_button.clicked.connect(lambda: self.export_report())
         return w
@@ -918,11 +920,21 @@ class DrillPlanner(QWidget):
             rows = queries.findings(conn, self.drill["id"])
         finally:
             conn.close()
+        self.finding_rows = rows
         self.findings.setRowCount(len(rows))
         for i, f in enumerate(rows):
             for c, v in enumerate((f["action"], f["owner"] or "", f["due_date"] or "",
                                    {"open": "未开始", "in_progress": "进行中", "done": "已完成"}[f["status"]])):  # fmt: skip
                 self.findings.setItem(i, c, QTableWidgetItem(v))
+
+    def advance_finding(self, row: int) -> None:
+        """Track the improvement plan: open → in progress → done (→ open)."""
+        rows = getattr(self, "finding_rows", [])
+        if not self.coordinator or not 0 <= row < len(rows):
+            return
+        nxt = {"open": "in_progress", "in_progress": "done", "done": "open"}[rows[row]["status"]]
+        db_drills.set_finding_status(self.replica, rows[row]["id"], nxt, actor=self.actor)
+        self._fill_findings()
 
     def save_evaluation(self) -> None:
         if self.drill is None:

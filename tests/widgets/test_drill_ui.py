@@ -200,3 +200,36 @@ def test_media_reference_is_registered_and_a_dead_stream_times_out(qtbot, demo_c
         dlg.close()
     finally:
         rep.close()
+
+
+def test_coordinator_evaluates_and_tracks_the_improvement_plan(qtbot, demo_copy):
+    rep = open_replica(demo_copy)
+    try:
+        conn = rep.reader()
+        did = conn.execute("SELECT id FROM drills WHERE status = 'completed' ORDER BY starts_at DESC LIMIT 1").fetchone()[0]
+        conn.close()
+        p = DrillPlanner(rep, Session(role="drill"))
+        qtbot.addWidget(p)
+        p.select_drill(did)
+        before = p.findings.rowCount()
+        p.strengths.setPlainText("受理迅速\n部门联动顺畅")
+        p.improvements.setPlainText("夜间值守需加强")
+        p.save_evaluation()
+        p.f_action.setText("组织夜间值守培训")
+        p.f_owner.setText("区指挥中心")
+        p.f_due.setText("2026-13-01")
+        p.add_finding()
+        assert p.findings.rowCount() == before and "日期无效" in p.message.text()
+        p.f_due.setText("2026-12-31")
+        p.add_finding()
+        assert p.findings.rowCount() == before + 1
+        p.advance_finding(before)
+        assert p.findings.item(before, 3).text() == "进行中"
+        conn = rep.reader()
+        strengths, = conn.execute("SELECT strengths FROM drills WHERE id = ?", (did,)).fetchone()
+        status, = conn.execute("SELECT status FROM drill_findings WHERE drill_id = ? ORDER BY id DESC LIMIT 1",
+                               (did,)).fetchone()
+        conn.close()
+        assert strengths.splitlines() == ["受理迅速", "部门联动顺畅"] and status == "in_progress"
+    finally:
+        rep.close()
