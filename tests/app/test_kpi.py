@@ -92,7 +92,10 @@ class Builder:
             conn.execute("UPDATE events SET handle_due_at = ? WHERE id = ?", (due, eid))
 
 
-def kpis(rep, scope=Scope("district"), window=W, **kw):
+DISTRICT = Scope("district")
+
+
+def kpis(rep, scope=DISTRICT, window=W, **kw):
     conn = rep.reader()
     try:
         a = compute_kpis(conn, scope, window, now=NOW, **kw)
