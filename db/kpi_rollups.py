@@ -298,6 +298,9 @@ CREATE INDEX ix_events_dept_time ON events(assignee_code, reported_at) WHERE ass
 CREATE INDEX ix_events_arrival ON events(reported_at, on_site_at, status, drill_id, street_code, grid_id,
     assignee_kind, assignee_code) WHERE arrival_due_at IS NOT NULL;
 CREATE INDEX ix_events_drill ON events(drill_id, reported_at) WHERE drill_id IS NOT NULL;
+CREATE INDEX ix_events_open_kpi ON events(reported_at, drill_id, street_code, grid_id, assignee_kind, assignee_code,
+    status, handle_due_at, handled_at, deferred_at, arrival_due_at, on_site_at, response_due_at, accepted_at,
+    rejected_at) WHERE status NOT IN ('closed', 'rejected', 'merged');
 CREATE INDEX ix_whistles_blown ON whistles(blown_at);
 """
 

@@ -154,14 +154,27 @@ def _scan(conn, scope, a, b, drills, scan_key, group, out) -> None:
         names = R.anchor_measures(anchor)
         cols = ", ".join(f"coalesce(sum({R.measure_sql(m)}), 0)" for m in names)
         key = scan_key or "NULL"
+        # a street/department scan of a short piece walks the anchor's time index (the planner
+        # would otherwise walk every event of the department); a grid walks its own index
+        hint = ""
+        if scope.kind != "grid" and (b - a) <= DAY and _has_index(conn, ANCHOR_INDEX[anchor]):
+            hint = f" INDEXED BY {ANCHOR_INDEX[anchor]}"
         sql = (
-            f"SELECT {key} AS g, {cols} FROM events e WHERE e.{col} >= ? AND e.{col} < ? "
+            f"SELECT {key} AS g, {cols} FROM events e{hint} WHERE e.{col} >= ? AND e.{col} < ? "
             f"AND {dterm} AND {term} GROUP BY g"
         )
         for row in conn.execute(sql, [lo, hi, *params]):
             acc = out[row[0] if group else None]
             for m, v in zip(names, row[1:], strict=True):
                 acc[m] += v or 0
+
+
+ANCHOR_INDEX = {"R": "ix_events_reported", "D": "ix_events_handle_due", "E": "ix_events_evaluated"}
+
+
+def _has_index(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)).fetchone()
+    return row is not None
 
 
 # -- arrival distribution ----------------------------------------------------------------------
@@ -249,8 +262,9 @@ def open_counts(
     term, params = scope_term(scope)
     key = GROUPS[group][1] or "NULL"
     ref = min(now, until)
+    hint = " INDEXED BY ix_events_open_kpi" if _has_index(conn, "ix_events_open_kpi") else ""
     sql = (
-        f"SELECT {key} AS g, count(*), coalesce(sum({OVERDUE_TERM.replace(':now', '?')}), 0) FROM events e "
+        f"SELECT {key} AS g, count(*), coalesce(sum({OVERDUE_TERM.replace(':now', '?')}), 0) FROM events e{hint} "
         f"WHERE {OPEN_TERM} AND e.reported_at < ? AND {drill_term(drills)} AND {term} GROUP BY g"
     )
     n_now = OVERDUE_TERM.count(":now")
