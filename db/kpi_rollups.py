@@ -245,7 +245,7 @@ def backfill_helpers(conn: sqlite3.Connection) -> None:
     )
 
 
-def _wide_rebuild(table: str, bucket: str, length: int) -> str:
+def _wide_rebuild(table: str, bucket: str, length: int, where: str = "1") -> str:
     parts = []
     for anchor, col in ANCHORS.items():
         cols = ", ".join(
@@ -253,7 +253,7 @@ def _wide_rebuild(table: str, bucket: str, length: int) -> str:
         )
         parts.append(
             f"SELECT {_bucket(col, 'e', length)} AS b, {street_key('e')} AS s, {dept_key('e')} AS d, "
-            f"{drill_key('e')} AS k, {cols} FROM events e WHERE e.{col} IS NOT NULL GROUP BY b, s, d, k"
+            f"{drill_key('e')} AS k, {cols} FROM events e WHERE e.{col} IS NOT NULL AND ({where}) GROUP BY b, s, d, k"
         )
     sums = ", ".join(f"sum({m})" for m in MEASURE_NAMES)
     return (
@@ -272,21 +272,48 @@ def rebuild(conn: sqlite3.Connection, *, helpers: bool = True) -> None:
         backfill_helpers(conn)
     for t in TABLES:
         conn.execute(f"DELETE FROM {t}")
-    conn.execute(_wide_rebuild("kpi_daily", "day", 10))
-    conn.execute(_wide_rebuild("kpi_hourly", "hour", 13))
+    add_contributions(conn, "1")
+    create_triggers(conn)
+
+
+def create_triggers(conn: sqlite3.Connection) -> None:
+    for stmt in trigger_sql():
+        conn.execute(stmt)
+
+
+def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple = ()) -> None:
+    """Add the contributions of the events matching ``where`` (SQL over ``events e``) to the
+    rollups, set-based. :func:`rebuild` uses it on empty tables; a bulk loader that dropped the
+    triggers (:func:`drop_triggers`) and only INSERTed new events calls it with e.g.
+    ``"e.id > ?"`` and then :func:`create_triggers`."""
+    upsert_wide = ", ".join(f"{m} = {m} + excluded.{m}" for m in MEASURE_NAMES)
+    wide_params = tuple(params) * len(ANCHORS)
+    conn.execute(_wide_rebuild("kpi_hourly", "hour", 13, where) + f" ON CONFLICT DO UPDATE SET {upsert_wide}",
+                 wide_params)  # fmt: skip
+    if where == "1":  # from scratch: days are sums of their hours
+        sums = ", ".join(f"sum({m})" for m in MEASURE_NAMES)
+        conn.execute(
+            f"INSERT INTO kpi_daily (day, street_code, dept_code, drill, {', '.join(MEASURE_NAMES)}) "
+            f"SELECT substr(hour, 1, 10), street_code, dept_code, drill, {sums} FROM kpi_hourly GROUP BY 1, 2, 3, 4"
+        )
+    else:
+        conn.execute(_wide_rebuild("kpi_daily", "day", 10, where) + f" ON CONFLICT DO UPDATE SET {upsert_wide}",
+                     wide_params)  # fmt: skip
     for dim in COUNT_DIMS:
         conn.execute(
             "INSERT INTO kpi_counts_daily (day, street_code, drill, dim, code, n) "
             f"SELECT substr(e.reported_at, 1, 10), {street_key('e')}, {drill_key('e')}, '{dim}', "
-            f"coalesce(e.{dim}, ''), count(*) FROM events e WHERE {LIVE.format(e='e')} GROUP BY 1, 2, 3, 5"
+            f"coalesce(e.{dim}, ''), count(*) FROM events e WHERE {LIVE.format(e='e')} AND ({where}) GROUP BY 1, 2, 3, 5 "
+            "ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            params,
         )
     conn.execute(
         "INSERT INTO kpi_arrival_daily (day, drill, arrival_s, n) "
         f"SELECT substr(e.reported_at, 1, 10), {drill_key('e')}, {ARRIVAL_S.format(e='e')}, count(*) "
-        f"FROM events e WHERE {HAS_ARRIVAL.format(e='e')} GROUP BY 1, 2, 3"
+        f"FROM events e WHERE {HAS_ARRIVAL.format(e='e')} AND ({where}) GROUP BY 1, 2, 3 "
+        "ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        params,
     )
-    for stmt in trigger_sql():
-        conn.execute(stmt)
 
 
 MIGRATION_SQL = """
