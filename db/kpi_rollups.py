@@ -18,7 +18,7 @@ Tables (key: bucket, street, department, drill):
 - ``kpi_daily(day 'YYYY-MM-DD', street_code, dept_code, drill, <measures>)``
 - ``kpi_hourly(hour 'YYYY-MM-DDTHH', street_code, dept_code, drill, <measures>)``
 - ``kpi_counts_daily(day, street_code, drill, dim, code, n)`` — reported events (merged and
-  rejected excluded) by ``source`` / ``category`` / ``class``;
+  rejected excluded) by ``source`` / ``category`` / ``class`` / ``grid`` (grid id);
 - ``kpi_arrival_daily(day, drill, arrival_s, n)`` — the exact distribution of report → on
   site seconds, district-wide (median and p90 need every value; seconds repeat a lot).
 
@@ -69,13 +69,14 @@ MEASURES: tuple[tuple[str, str, str], ...] = (
     ("satisfied", "E", f"{LIVE} AND {{e}}.satisfaction >= 4"),
 )  # fmt: skip
 MEASURE_NAMES: tuple[str, ...] = tuple(m[0] for m in MEASURES)
-COUNT_DIMS: tuple[str, ...] = ("source", "category", "class")
+# counted dimension -> events column (kpi_counts_daily.dim / .code)
+COUNT_DIMS: dict[str, str] = {"source": "source", "category": "category", "class": "class", "grid": "grid_id"}
 
 # columns whose change can move a contribution
 RELEVANT = (
     "reported_at", "status", "accepted_at", "response_due_at", "arrival_due_at", "on_site_at",
     "handle_due_at", "closed_at", "deferrals", "deferred_at", "satisfaction", "evaluated_at",
-    "street_code", "assignee_kind", "assignee_code", "drill_id", "source", "category", "class",
+    "street_code", "assignee_kind", "assignee_code", "drill_id", "source", "category", "class", "grid_id",
 )  # fmt: skip
 
 TABLES = ("kpi_daily", "kpi_hourly", "kpi_counts_daily", "kpi_arrival_daily")
@@ -156,11 +157,11 @@ def _wide_upsert(table: str, bucket: str, length: int, e: str, sign: str) -> lis
 
 def _counts_upsert(e: str, sign: str) -> list[str]:
     out = []
-    for dim in COUNT_DIMS:
+    for dim, col in COUNT_DIMS.items():
         out.append(
             "INSERT INTO kpi_counts_daily (day, street_code, drill, dim, code, n) "
             f"SELECT substr({e}.reported_at, 1, 10), {street_key(e)}, {drill_key(e)}, '{dim}', "
-            f"coalesce({e}.{dim}, ''), {sign}1 WHERE {LIVE.format(e=e)} "
+            f"coalesce({e}.{col}, ''), {sign}1 WHERE {LIVE.format(e=e)} "
             "ON CONFLICT DO UPDATE SET n = n + excluded.n"
         )
     return out
@@ -278,7 +279,7 @@ def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple 
     conn.execute(
         f"CREATE TEMP TABLE kpi_contrib AS SELECT {buckets}, {street_key('e')} AS s, {dept_key('e')} AS d, "
         f"{drill_key('e')} AS k, ({LIVE.format(e='e')}) AS live, "
-        + ", ".join(f"coalesce(e.{dim}, '') AS {dim}" for dim in COUNT_DIMS)
+        + ", ".join(f"coalesce(e.{col}, '') AS c_{dim}" for dim, col in COUNT_DIMS.items())
         + f", CASE WHEN {HAS_ARRIVAL.format(e='e')} THEN {ARRIVAL_S.format(e='e')} END AS arrival_s, {measures} "
         f"FROM events e WHERE ({where})",
         params,
@@ -304,7 +305,7 @@ def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple 
         for dim in COUNT_DIMS:
             conn.execute(
                 "INSERT INTO kpi_counts_daily (day, street_code, drill, dim, code, n) "
-                f"SELECT substr(h_R, 1, 10), s, k, '{dim}', {dim}, count(*) FROM temp.kpi_contrib WHERE live "
+                f"SELECT substr(h_R, 1, 10), s, k, '{dim}', c_{dim}, count(*) FROM temp.kpi_contrib WHERE live "
                 "GROUP BY 1, 2, 3, 5 ON CONFLICT DO UPDATE SET n = n + excluded.n"
             )
         conn.execute(
