@@ -20,6 +20,7 @@ from app.kpi import (
     hourly_counts,
     kpi_trend,
     street_ranking,
+    top_grids,
 )
 from db import event_ops
 from db.replica import open_replica
@@ -247,6 +248,11 @@ def test_breakdowns_and_rankings(cases):
         assert got == {"2026-12-08T09:00:00+08:00": 1, "2026-12-09T09:00:00+08:00": 1, "2026-12-09T10:00:00+08:00": 1}
         cls = counts_by(conn, Scope("district"), W, "class")
         assert cls == [("ordinary", "一般", 5)]
+        hot = top_grids(conn, Scope("district"), W)
+        assert [(h["grid_id"], h["n"]) for h in hot] == [(b.g1["id"], 4), (b.g2["id"], 1)]
+        assert hot[0]["top_category"] and hot[0]["street_code"] == b.g1["street_code"]
+        with pytest.raises(ValueError):
+            counts_by(conn, Scope("district"), W, "colour")
         streets = street_ranking(conn, W, now=NOW)
         assert len(streets) == 16
         top = {r["code"]: r for r in streets}
