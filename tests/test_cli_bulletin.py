@@ -26,7 +26,10 @@ def test_periods():
     assert parse_period("2026-11").window.since.isoformat() == "2026-11-01T00:00:00+08:00"
     assert parse_period("2026-12").window.until.isoformat() == "2027-01-01T00:00:00+08:00"
     w = parse_period("2026-W47").window
-    assert w.since.isoformat() == "2026-11-16T00:00:00+08:00" and w.until.isoformat() == "2026-11-23T00:00:00+08:00"
+    assert (
+        w.since.isoformat() == "2026-11-16T00:00:00+08:00"
+        and w.until.isoformat() == "2026-11-23T00:00:00+08:00"
+    )
     for bad in ("2026-13", "2026-W54", "2026/11", "Nov 2026", ""):
         with pytest.raises(PeriodError):
             parse_period(bad)
@@ -38,7 +41,16 @@ def test_html_district_month(demo_db, tmp_path):
     assert r.returncode == 0, r.stderr
     html = out.read_text(encoding="utf-8")
     assert "工作通报" in html and "2026年11月" in html
-    for word in ("按期结案率", "响应率", "满意率", "联动处置率", "街道排名", "部门按期结案排名", "热点网格", "<svg"):
+    for word in (
+        "按期结案率",
+        "响应率",
+        "满意率",
+        "联动处置率",
+        "街道排名",
+        "部门按期结案排名",
+        "热点网格",
+        "<svg",
+    ):
         assert word in html, word
     assert "无数据" not in html.split("</header>")[1].split('class="foot"')[0]
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")

@@ -183,10 +183,23 @@ def street_ranking(
     undefined). ``score`` = 40% 按期结案率 + 20% 响应率 + 20% 10分钟到场率 + 20% 满意率, missing rates
     left out and the weights renormalised; ranked by score (None last, unranked)."""
     now = now or timeutil.now()
+    parts = street_parts(conn, window, drills, now)
+    return street_rows(conn, *parts)
+
+
+def street_parts(
+    conn: sqlite3.Connection, window: Window, drills: str, now: dt.datetime
+) -> tuple[dict, dict, dict]:
+    """Per-street measure sums, (backlog, overdue) and (whistled, linked): the district's numbers
+    are their sums, so a dashboard computes them once for the tiles and the ranking."""
     district = Scope("district")
     sums = S.measure_sums(conn, district, window.since, window.until, drills, group="street")
     opens = S.open_counts(conn, district, window.until, now, drills, group="street")
     link = linkage_counts(conn, district, window, drills, group="street")
+    return sums, opens, link
+
+
+def street_rows(conn: sqlite3.Connection, sums: dict, opens: dict, link: dict) -> list[dict]:
     rows = []
     for code, name in conn.execute("SELECT code, name FROM streets ORDER BY code"):
         m = sums.get(code, dict.fromkeys(R.MEASURE_NAMES, 0))

@@ -26,14 +26,22 @@ def test_demo_rollups_equal_a_rebuild(demo_db):
     rep = open_replica(demo_db)
     try:
         live = kpi_rollups.snapshot(rep.writer)
-        assert live["kpi_daily"] and live["kpi_hourly"] and live["kpi_counts_daily"] and live["kpi_arrival_daily"]
+        assert (
+            live["kpi_daily"]
+            and live["kpi_hourly"]
+            and live["kpi_counts_daily"]
+            and live["kpi_arrival_daily"]
+        )
         assert live == _rebuilt(rep)
         # the helper columns were backfilled from the log
         conn = rep.writer
         assert conn.execute("SELECT count(*) FROM events WHERE deferrals > 0").fetchone()[0] > 0
-        assert conn.execute(
-            "SELECT count(*) FROM events WHERE satisfaction IS NOT NULL AND evaluated_at IS NULL"
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM events WHERE satisfaction IS NOT NULL AND evaluated_at IS NULL"
+            ).fetchone()[0]
+            == 0
+        )
     finally:
         rep.close()
 
