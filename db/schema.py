@@ -462,6 +462,18 @@ def m004_intake(db: Database) -> None:
 # [m007] issue 6 — KPI rollups, wall layouts, saved filters
 
 
+@migrations(name="m007_kpi_rollups")
+def m007_kpi_rollups(db: Database) -> None:
+    """KPI rollups (issue 6): daily/hourly rollup tables kept by triggers (``db/kpi_rollups.py``),
+    the helper columns ``events.deferrals`` / ``events.evaluated_at`` and the indexes the KPI
+    engine's exact edge scans use. Existing events are rolled up here (one pass)."""
+    from db import kpi_rollups
+
+    run_script(db, kpi_rollups.MIGRATION_SQL)
+    kpi_rollups.rebuild(db.conn)
+
+
+
 # [m008] issue 8 — grid robot (warnings, care list, visits, positions)
 
 
