@@ -510,7 +510,7 @@ def m009_drills(db: Database) -> None:
         ALTER TABLE drills ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
         CREATE INDEX ix_drills_starts ON drills(starts_at);
         CREATE INDEX ix_drills_status ON drills(status);
-        CREATE INDEX ix_events_drill ON events(drill_id) WHERE drill_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS ix_events_drill ON events(drill_id, reported_at) WHERE drill_id IS NOT NULL;
 
         CREATE TABLE drill_series (
             id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, title TEXT NOT NULL, theme TEXT NOT NULL,

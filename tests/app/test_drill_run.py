@@ -288,3 +288,40 @@ def test_a_weekly_series_from_a_template_is_one_drill_per_occurrence(rep):
                                                "streets": [g["street_code"]]})
     finally:
         conn.close()
+
+
+def test_kpis_for_real_events_are_the_same_with_and_without_a_drill_running(rep):
+    """Drill isolation against the KPI engine (issue 6): every KPI of the district and of the drill's
+    street, over a window holding the drill, is unchanged by running the drill and handling its events."""
+    from app.kpi import Scope, Window, compute_kpis
+
+    g = _grid(rep)
+    now = timeutil.now()
+    window = Window(now - dt.timedelta(days=30), now + dt.timedelta(hours=2))
+    scopes = [Scope("district"), Scope("street", g["street_code"])]
+
+    def kpis(drills="exclude"):
+        conn = rep.reader()
+        try:
+            return [compute_kpis(conn, s, window, drills=drills, now=now + dt.timedelta(hours=1)) for s in scopes]
+        finally:
+            conn.close()
+
+    before = kpis()
+    did = _drill(rep, [dict(INJ, offset_s=0), dict(INJ, offset_s=0, title="二", category="FLOOD.WATERLOG")],
+                 start=now)
+    D.start(rep, did, actor="drill", at=timeutil.to_iso(now))
+    ids = [f.event_id for f in scheduler.tick(rep, did, actor="drill", at=now)]
+    for eid in ids:
+        v = 1
+        for action, t, payload in (("accept", 60, None), ("dispatch", 90, {"target_kind": "department", "target": "GAS"}),
+                                   ("acknowledge", 120, None), ("arrive", 300, None), ("handle", 900, None)):
+            event_ops.apply_action(rep, eid, action, actor="op", expected_version=v, payload=payload,
+                                   at=timeutil.to_iso(now + dt.timedelta(seconds=t)))
+            v += 1
+    event_ops.blow_whistle(rep, ids[0], level="street", departments=["GAS"], reason="演练吹哨", actor="op",
+                           at=timeutil.to_iso(now + dt.timedelta(seconds=100)))
+    D.stop(rep, did, actor="drill", at=timeutil.to_iso(now + dt.timedelta(seconds=1000)))
+    assert kpis() == before
+    only = kpis("only")
+    assert only != before  # the drill's own numbers exist, apart from the real ones
