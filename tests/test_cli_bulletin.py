@@ -98,3 +98,16 @@ def test_pdf(demo_db, tmp_path):
     r = run("--db", str(demo_db), "bulletin", "--scope", "district", "--period", "2026-11", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:5] == b"%PDF-" and out.stat().st_size > 20_000
+
+
+def test_svg_charts_scale_and_escape():
+    from app.svgcharts import _nice_max, bar_chart, hbar_chart, histogram
+
+    assert [_nice_max(v) for v in (0, 3, 7, 11, 1100)] == [1.0, 5.0, 10.0, 20.0, 2000.0]
+    svg = (
+        hbar_chart([("<script>alert(1)</script>", 3.0)])
+        + bar_chart(["a&b"], [1.0])
+        + histogram([1.0, 12.0, 99.0])
+    )
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "a&amp;b" in svg
+    assert "10 分钟" in svg
