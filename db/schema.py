@@ -596,6 +596,18 @@ def m006_onemaps(db: Database) -> None:
 # [m007] issue 6 — KPI rollups, wall layouts, saved filters
 
 
+@migrations(name="m007_kpi_rollups")
+def m007_kpi_rollups(db: Database) -> None:
+    """KPI rollups (issue 6): daily/hourly rollup tables kept by triggers (``db/kpi_rollups.py``),
+    the helper columns ``events.deferrals`` / ``events.evaluated_at`` and the indexes the KPI
+    engine's exact edge scans use. Existing events are rolled up here (one pass)."""
+    from db import kpi_rollups
+
+    run_script(db, kpi_rollups.MIGRATION_SQL)
+    kpi_rollups.rebuild(db.conn)
+
+
+
 # [m008] issue 8 — grid robot (warnings, care list, visits, positions)
 @migrations(name="m008_grid_robot")
 def m008_grid_robot(db: Database) -> None:
@@ -726,6 +738,118 @@ LEADER_POSITIONS_KEEP = 500
 
 
 # [m009] issue 7 — drills (series, templates, injects, clock, media)
+
+@migrations(name="m009_drills")
+def m009_drills(db: Database) -> None:
+    """Drills (issue 7): one ``drills`` row per occurrence with its plan and scenario clock, series
+    (recurrence rules), templates per theme, the MSEL (``drill_injects``), participants and
+    attendance, field media (drills and real events), findings / improvement plan and the
+    append-only run log. Templates are seeded (``db.drills.seed_templates``)."""
+    run_script(
+        db,
+        """
+        ALTER TABLE drills ADD COLUMN series_id INTEGER;
+        ALTER TABLE drills ADD COLUMN template_id INTEGER;
+        ALTER TABLE drills ADD COLUMN streets TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE drills ADD COLUMN grids TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE drills ADD COLUMN coordinator TEXT;
+        ALTER TABLE drills ADD COLUMN duration_min INTEGER NOT NULL DEFAULT 60;
+        ALTER TABLE drills ADD COLUMN objectives TEXT;
+        ALTER TABLE drills ADD COLUMN started_at TEXT;
+        ALTER TABLE drills ADD COLUMN paused_at TEXT;
+        ALTER TABLE drills ADD COLUMN anchor_at TEXT;
+        ALTER TABLE drills ADD COLUMN elapsed_s REAL NOT NULL DEFAULT 0;
+        ALTER TABLE drills ADD COLUMN speed REAL NOT NULL DEFAULT 1;
+        ALTER TABLE drills ADD COLUMN heartbeat_at TEXT;
+        ALTER TABLE drills ADD COLUMN ended_at TEXT;
+        ALTER TABLE drills ADD COLUMN stop_reason TEXT;
+        ALTER TABLE drills ADD COLUMN strengths TEXT;
+        ALTER TABLE drills ADD COLUMN improvements TEXT;
+        ALTER TABLE drills ADD COLUMN created_at TEXT;
+        ALTER TABLE drills ADD COLUMN updated_at TEXT;
+        ALTER TABLE drills ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX ix_drills_starts ON drills(starts_at);
+        CREATE INDEX ix_drills_status ON drills(status);
+        CREATE INDEX IF NOT EXISTS ix_events_drill ON events(drill_id, reported_at) WHERE drill_id IS NOT NULL;
+
+        CREATE TABLE drill_series (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, title TEXT NOT NULL, theme TEXT NOT NULL,
+            rule TEXT NOT NULL CHECK (rule IN ('weekly', 'monthly', 'dates')),
+            weekday INTEGER CHECK (weekday BETWEEN 0 AND 6), month_day INTEGER CHECK (month_day BETWEEN 1 AND 31),
+            interval INTEGER NOT NULL DEFAULT 1, time_of_day TEXT NOT NULL, first_date TEXT NOT NULL,
+            until_date TEXT, count INTEGER, dates TEXT NOT NULL DEFAULT '[]', template_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE drill_templates (
+            id INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, theme TEXT NOT NULL, title TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('district','street','grid')),
+            duration_min INTEGER NOT NULL, objectives TEXT, scenario TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE drill_injects (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE,
+            drill_id INTEGER NOT NULL REFERENCES drills(id),
+            seq INTEGER NOT NULL, offset_s INTEGER NOT NULL CHECK (offset_s >= 0),
+            title TEXT NOT NULL, content TEXT, category TEXT NOT NULL,
+            class TEXT NOT NULL DEFAULT 'emergency' CHECK (class IN ('ordinary','emergency','assigned')),
+            source TEXT NOT NULL DEFAULT 'drill',
+            lon REAL, lat REAL, grid_id TEXT, street_code TEXT,
+            target_level TEXT NOT NULL DEFAULT 'street' CHECK (target_level IN ('district','street','grid')),
+            target_department TEXT, expected_action TEXT,
+            expected_stage TEXT NOT NULL DEFAULT 'on_site'
+                CHECK (expected_stage IN ('accepted','dispatched','acknowledged','on_site','handled')),
+            allowed_min REAL NOT NULL DEFAULT 10 CHECK (allowed_min > 0),
+            parent_id INTEGER REFERENCES drill_injects(id),
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','fired','skipped')),
+            fired_at TEXT, fired_elapsed_s REAL, event_id INTEGER REFERENCES events(id),
+            UNIQUE (drill_id, seq)
+        );
+        CREATE INDEX ix_drill_injects_pending ON drill_injects(drill_id, offset_s) WHERE status = 'pending';
+        CREATE INDEX ix_drill_injects_event ON drill_injects(event_id);
+        CREATE TABLE drill_participants (
+            drill_id INTEGER NOT NULL REFERENCES drills(id),
+            kind TEXT NOT NULL CHECK (kind IN ('person','street','department')),
+            ref TEXT NOT NULL, name TEXT, role TEXT, street_code TEXT,
+            expected INTEGER NOT NULL DEFAULT 1 CHECK (expected IN (0, 1)),
+            attended INTEGER NOT NULL DEFAULT 0 CHECK (attended IN (0, 1)),
+            checked_in_at TEXT,
+            PRIMARY KEY (drill_id, kind, ref)
+        ) WITHOUT ROWID;
+        CREATE INDEX ix_drill_participants_ref ON drill_participants(kind, ref);
+        CREATE TABLE drill_media (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE,
+            drill_id INTEGER REFERENCES drills(id), inject_id INTEGER REFERENCES drill_injects(id),
+            event_id INTEGER REFERENCES events(id),
+            kind TEXT NOT NULL CHECK (kind IN ('audio','video','image','stream')),
+            uri TEXT NOT NULL, title TEXT, recorded_at TEXT NOT NULL, device TEXT, created_at TEXT NOT NULL
+        );
+        CREATE INDEX ix_drill_media_event ON drill_media(event_id);
+        CREATE INDEX ix_drill_media_inject ON drill_media(inject_id);
+        CREATE TABLE drill_findings (
+            id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE,
+            drill_id INTEGER NOT NULL REFERENCES drills(id),
+            action TEXT NOT NULL, owner TEXT, due_date TEXT,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','in_progress','done')),
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+        );
+        CREATE INDEX ix_drill_findings_drill ON drill_findings(drill_id);
+        CREATE TABLE drill_log (
+            id INTEGER PRIMARY KEY, drill_id INTEGER NOT NULL REFERENCES drills(id),
+            at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            elapsed_s REAL, speed REAL, note TEXT
+        );
+        CREATE INDEX ix_drill_log_drill ON drill_log(drill_id, id);
+        CREATE TRIGGER drill_log_no_update BEFORE UPDATE ON drill_log BEGIN
+            SELECT RAISE(ABORT, 'drill_log is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER drill_log_no_delete BEFORE DELETE ON drill_log BEGIN
+            SELECT RAISE(ABORT, 'drill_log is append-only: DELETE is not allowed');
+        END;
+        """
+    )
+    from db.drills import seed_templates
+
+    seed_templates(db.conn)
+
 
 
 # [end of migrations]

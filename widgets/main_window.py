@@ -39,6 +39,7 @@ from db.replica import Replica
 from layers import command as command_layers
 from widgets.alert_sound import AlertSound, EmergencyAlerter
 from widgets.dispatch_dialog import BulkDispatchDialog
+from widgets.drill_console import install_drills
 from widgets.event_detail import EventDetailPanel
 from widgets.event_queue import EventQueuePanel
 from widgets.map_view import MapView
@@ -212,6 +213,7 @@ class MainWindow(QMainWindow):
         self.alerter.newEmergencies.connect(self._on_new_emergencies)
         self.header.mark_fresh()
         self.update_linkage()
+        install_drills(self)  # issue 7: planner, run bar, watermark, ticker, field media
         self.reload_map()
         from widgets.robot_panel import install_robot_panel  # issue 8: 智能预警 dock
 

@@ -186,14 +186,14 @@ def test_wall_cannot_act_at_all(rep):
 def test_drill_role_acts_on_drill_events_only(rep):
     with rep.write() as conn:
         conn.execute("INSERT INTO drills (id, uid, title, theme, level, starts_at) VALUES "
-                     "(1, 'D1', '防汛演练', 'flood', 'street', '2026-11-20T09:00:00+08:00')")  # fmt: skip
+                     "(9001, 'D9001', '防汛演练', 'flood', 'street', '2026-11-20T09:00:00+08:00')")  # fmt: skip (the demo has drills 1…)
     drill = svc(rep, "drill", user="演练协调员")
     lon, lat = point_in(rep, STREET)
     real = new_event(rep)
     with pytest.raises(AccessDenied):
         drill.create({"source": "manual", "lon": lon, "lat": lat})
     d_eid = drill.create(
-        {"source": "grid_app", "category": "FLOOD.WATERLOG", "lon": lon, "lat": lat, "drill_id": 1}
+        {"source": "grid_app", "category": "FLOOD.WATERLOG", "lon": lon, "lat": lat, "drill_id": 9001}
     )
     assert drill.act(d_eid, "accept", version(rep, d_eid))["status"] == "accepted"
     assert drill.get(real)["id"] == real

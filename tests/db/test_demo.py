@@ -44,7 +44,7 @@ def test_organisation_counts(conn):
 
 
 def test_events_count_sources_classes(conn):
-    assert count(conn, "SELECT count(*) FROM events") == DEMO_EVENTS
+    assert count(conn, "SELECT count(*) FROM events WHERE drill_id IS NULL") == DEMO_EVENTS  # + demo drill events
     assert count(conn, "SELECT count(DISTINCT class) FROM events") == 3
     assert count(conn, "SELECT count(DISTINCT source) FROM events") >= 6
     assert count(conn, "SELECT count(*) FROM events WHERE status = 'closed'") > DEMO_EVENTS * 0.7
