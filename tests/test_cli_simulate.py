@@ -17,7 +17,7 @@ from app.cli import parse_rate
 from tests.app.test_simulate import check_sim_events
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST_EVENT_S = 3.0  # the command promises 2 s; leave room for interpreter start-up under load
+FIRST_EVENT_S = 15.0  # behaviour, not speed: the 2 s figure is measured in bench/, not asserted here
 
 
 def command(db: Path, *args: str) -> list[str]:
