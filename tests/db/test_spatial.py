@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -110,15 +109,13 @@ def test_grid_index_empty_inputs():
         GridIndex(["a", "b"], [box(0, 0, 1, 1)])
 
 
-def test_grid_index_speed(tiles, tile_index):
+def test_grid_index_assigns_a_large_batch_at_once(tiles, tile_index):
+    """300k points in one vectorised call (its speed is a bench figure: bench/bench_console.py)."""
     rng = np.random.default_rng(5)
     x, y = sample_points(load_land(), 300_000, rng)
-    best = 0.0
-    for _ in range(3):
-        t = time.perf_counter()
-        tile_index.assign(x, y)
-        best = max(best, x.size / (time.perf_counter() - t))
-    assert best >= 500_000, f"{best:,.0f} points/s"
+    codes = tile_index.assign(x, y)
+    assert len(codes) == x.size
+    assert sum(1 for c in codes[:2000] if c is None) < 20  # land points fall in a grid
 
 
 def test_sample_points_inside_and_deterministic():
