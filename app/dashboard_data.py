@@ -327,6 +327,26 @@ def load_dashboard(
     return data
 
 
+_TICKER_SELECT = (
+    "SELECT e.id, e.reported_at, e.class, e.priority, e.status, e.title, e.address, e.street_code, "
+    "s.name AS street_name, coalesce(c.name_zh, e.category) AS category_name, e.reporter_name, "
+    "e.lon, e.lat, e.grid_id, e.drill_id FROM events e LEFT JOIN streets s ON s.code = e.street_code "
+    "LEFT JOIN categories c ON c.code = e.category "
+)
+
+
+def _ticker_dicts(cur: sqlite3.Cursor, mask: bool) -> list[dict]:
+    cols = [d[0] for d in cur.description]
+    out = []
+    for r in cur:
+        row = dict(zip(cols, r, strict=True))
+        if mask:
+            row = masking.mask_record(row, name_fields=("reporter_name",))
+        row.pop("reporter_name", None)
+        out.append(row)
+    return out
+
+
 def ticker_rows(
     conn: sqlite3.Connection, scope: Scope | None = None, *, limit: int = TICKER_LIMIT,
     drills: str = "exclude", mask: bool = False, after_id: int = 0,
@@ -336,22 +356,33 @@ def ticker_rows(
     scope = scope or Scope()
     ssql, args = _scope_sql(scope)
     drill_sql = "" if drills == "include" else _drill_sql(drills)
-    rows = conn.execute(
-        "SELECT e.id, e.reported_at, e.class, e.priority, e.status, e.title, e.address, e.street_code, "
-        "s.name AS street_name, coalesce(c.name_zh, e.category) AS category_name, e.reporter_name, "
-        "e.lon, e.lat, e.grid_id, e.drill_id FROM events e LEFT JOIN streets s ON s.code = e.street_code "
-        f"LEFT JOIN categories c ON c.code = e.category WHERE e.id > ?{ssql}{drill_sql} "
-        "ORDER BY e.id DESC LIMIT ?",
-        [after_id, *args, int(limit)],
+    cur = conn.execute(
+        _TICKER_SELECT + f"WHERE e.id > ?{ssql}{drill_sql} ORDER BY e.id DESC LIMIT ?", [after_id, *args, int(limit)]
     )
-    cols = [d[0] for d in rows.description]
-    out = []
-    for r in rows:
-        row = dict(zip(cols, r, strict=True))
-        if mask:
-            row = masking.mask_record(row, name_fields=("reporter_name",))
-            row.pop("reporter_name", None)
-        else:
-            row.pop("reporter_name", None)
-        out.append(row)
-    return out
+    return _ticker_dicts(cur, mask)
+
+
+def event_point(conn: sqlite3.Connection, event_id: int, *, mask: bool = False) -> dict | None:
+    """One event as a ticker row with lon/lat (the wall's emergency takeover), or None."""
+    rows = _ticker_dicts(conn.execute(_TICKER_SELECT + "WHERE e.id = ?", (int(event_id),)), mask)
+    return rows[0] if rows else None
+
+
+def streets_bounds(conn: sqlite3.Connection, code: str | None = None) -> tuple[float, float, float, float] | None:
+    """(min_lon, min_lat, max_lon, max_lat) of the streets (or one street): where the grids are."""
+    import json
+
+    from shapely.geometry import shape
+
+    sql, args = "SELECT geometry FROM streets", ()
+    if code:
+        sql, args = sql + " WHERE code = ?", (code,)
+    boxes = []
+    for (geom,) in conn.execute(sql, args):
+        try:
+            boxes.append(shape(json.loads(geom)).bounds)
+        except (ValueError, TypeError, KeyError):
+            continue
+    if not boxes:
+        return None
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))

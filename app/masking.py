@@ -114,20 +114,6 @@ def mask_feature_collection(fc: dict, known_names: Iterable[str] = ()) -> dict:
     return {**fc, "features": feats}
 
 
-def mask_delta(delta: dict, known_names: Iterable[str] = ()) -> dict:
-    """A copy of a map delta (``layers.command.build_delta``) with feature properties masked."""
-    names = tuple(known_names)
-    out: dict = {}
-    for key, part in delta.items():
-        if isinstance(part, dict) and isinstance(part.get("upsert"), list):
-            part = {**part, "upsert": [
-                {**f, "properties": mask_record(f.get("properties") or {}, names)} if isinstance(f, dict) else f
-                for f in part["upsert"]
-            ]}  # fmt: skip
-        out[key] = part
-    return out
-
-
 def known_names(conn, limit: int = 50_000) -> frozenset[str]:
     """Names of people and of recent reporters in the replica (to find them inside free text)."""
     names: set[str] = set()
@@ -148,3 +134,34 @@ def find_personal(text: str, known_names: Iterable[str] = ()) -> list[str]:
     found += [m.group(0) for m in ID_NO_RE.finditer(text or "")]
     found += [n for n in known_names if n and len(n) >= 2 and n in (text or "")]
     return found
+
+
+_LAYER_FIELDS = {"events": ("title", "address", "description"), "staff": ("name",)}
+
+
+def mask_layer(key: str, fc: dict, known_names: Iterable[str] = ()) -> dict:
+    """A map layer's FeatureCollection with personal data masked: event texts and staff names
+    (grid, street and device names are not personal and stay as they are)."""
+    fields = _LAYER_FIELDS.get(key)
+    if not fields:
+        return fc
+    names = tuple(known_names)
+    feats = []
+    for f in fc.get("features", []):
+        props = dict(f.get("properties") or {})
+        for k in fields:
+            v = props.get(k)
+            if isinstance(v, str) and v:
+                props[k] = mask_name(v) if (key == "staff" and k == "name") else mask_text(v, names)
+        feats.append({**f, "properties": props})
+    return {**fc, "features": feats}
+
+
+def mask_map_delta(delta: dict, known_names: Iterable[str] = ()) -> dict:
+    """A map delta (``layers.command.build_delta``) with its point layers masked like :func:`mask_layer`."""
+    out: dict = {}
+    for key, part in delta.items():
+        if isinstance(part, dict) and isinstance(part.get("upsert"), list):
+            part = {**part, "upsert": mask_layer(key, {"features": part["upsert"]}, known_names)["features"]}
+        out[key] = part
+    return out

@@ -111,7 +111,16 @@ def run_gui(args: argparse.Namespace) -> int:
             return 0
         role, scope, user = picked
     state = AppState(Session(role=role, scope=scope, user=user, lang=args.lang), theme=args.theme)
-    window = MainWindow(replica, state, tile_url=args.tile_url)
+    if role == "wall":  # issue 6: the command wall (widgets/wall_window.py)
+        from widgets.wall_window import create_wall
+
+        window = create_wall(replica, state, args, app)
+    else:
+        window = MainWindow(replica, state, tile_url=args.tile_url)
+        if role in ("district", "street"):  # issue 6: linked dashboards (widgets/dashboard.py)
+            from widgets.dashboard import install_dashboard
+
+            install_dashboard(window)
     # start-up objects live for the whole session: keep them out of the collector's full passes,
     # which otherwise pause the UI thread for 100 ms or more during big imports
     import gc
@@ -142,7 +151,7 @@ def run_gui(args: argparse.Namespace) -> int:
         window.show()
     else:
         window.mapReady.connect(_report_ready)
-        if size:
+        if size or role == "wall":
             window.show()
         else:
             window.showMaximized()
