@@ -29,7 +29,7 @@ _CJK = "\u4e00-\u9fff"
 NAME_AFTER_MARKER_RE = re.compile(
     rf"((?:{'|'.join(_NAME_MARKERS)})\s*)([{_CJK}])([{_CJK}]{{1,2}}?)(?=反映|来电|称|说|，|,|。|、|\s|；|;|电话|联系|$|多次|投诉|举报)"
 )
-NAME_TITLE_RE = re.compile(rf"([{_CJK}])([{_CJK}]{{0,1}})(?=先生|女士|师傅|阿姨|大爷)")
+NAME_TITLE_RE = re.compile(rf"([{_CJK}])([{_CJK}]{{0,2}})(?=先生|女士|师傅|阿姨|大爷)")
 HOUSE_NO_RE = re.compile(r"(\d+)(?=\s*(?:号楼|号|幢|栋|室|单元|弄))")
 MASK = "*"
 
