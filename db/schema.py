@@ -462,6 +462,17 @@ def m004_intake(db: Database) -> None:
 # [m007] issue 6 — KPI rollups, wall layouts, saved filters
 
 
+@migrations(name="m007_kpi_rollups")
+def m007_kpi_rollups(db: Database) -> None:
+    """KPI rollups (issue 6): daily/hourly rollup tables kept by triggers (``db/kpi_rollups.py``),
+    the helper columns ``events.deferrals`` / ``events.evaluated_at`` and the indexes the KPI
+    engine's exact edge scans use. Existing events are rolled up here (one pass)."""
+    from db import kpi_rollups
+
+    run_script(db, kpi_rollups.MIGRATION_SQL)
+    kpi_rollups.rebuild(db.conn)
+
+
 @migrations(name="m007b_wall_layouts")
 def m007b_wall_layouts(db: Database) -> None:
     """Wall control (issue 6, view half): named wall layouts, the wall's control state written by

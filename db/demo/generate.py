@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from app.timeutil import TZ, now, to_iso
-from db import catalogue
+from db import catalogue, kpi_rollups
 from db.demo import events as demo_events
 from db.demo import org
 from db.demo.geography import build_geography
@@ -56,7 +56,7 @@ def _secondary_sql(conn, tables: tuple[str, ...]) -> list[tuple[str, str, str]]:
     marks = ",".join("?" * len(tables))
     rows = conn.execute(
         f"SELECT type, name, sql FROM sqlite_master WHERE tbl_name IN ({marks}) AND sql IS NOT NULL "
-        "AND (type = 'index' OR (type = 'trigger' AND name LIKE 'events_fts_%'))",
+        "AND (type = 'index' OR (type = 'trigger' AND (name LIKE 'events_fts_%' OR name LIKE 'kpi_%')))",
         tables,
     ).fetchall()
     return [(r[0], r[1], r[2]) for r in rows]
@@ -158,6 +158,8 @@ def generate_into(replica: Replica, opts: DemoOptions, progress: Progress) -> st
 
         # [demo-7] issue 7 — drills, series, templates, injects
 
+        # [demo-6] issue 6 — KPI rollups, rebuilt from every event above (keep last)
+        kpi_rollups.rebuild(conn)
         # [demo-end]
         meta = {
             "demo": "1",
