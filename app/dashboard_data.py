@@ -23,10 +23,26 @@ from typing import Any
 from app import masking, timeutil
 from app.labels import SOURCES
 
-try:  # the KPI engine arrives on branch issue6
+try:  # the KPI engine (app/kpi, issue 6); the fallback below only serves a tree without it
     from app import kpi as _kpi
 except ImportError:  # pragma: no cover - depends on the merge state
     _kpi = None
+
+_RATE_KEYS = ("response_rate", "resolution_rate", "closure_rate", "ontime_closure_rate", "arrival_within_10",
+              "satisfaction_rate", "linkage_rate", "score")  # fmt: skip
+
+
+def _frac(v: float | None, unit: str = "%") -> float | None:
+    """The engine gives rates in percent; the views take fractions."""
+    return None if v is None else (v / 100.0 if unit == "%" else v)
+
+
+def _rates_to_fractions(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if k != "kpis"}
+    for k in _RATE_KEYS:
+        if k in out:
+            out[k] = _frac(out[k])
+    return out
 
 TILE_KEYS = ("reported", "backlog", "overdue", "response_rate", "resolution_rate", "satisfaction_rate",
              "ontime_closure_rate", "closure_rate", "linkage_rate", "arrival_within_10", "arrival_median")
@@ -64,7 +80,7 @@ class Tile:
         if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)):
             return "—"
         if self.unit == "%":
-            return f"{self.value * 100:.1f}" if self.value <= 1.0 else f"{self.value:.1f}"
+            return f"{self.value * 100:.1f}"  # rates are held as fractions here
         if self.unit == "min":
             return f"{self.value:.1f}"
         return f"{int(round(self.value)):,}"
@@ -251,16 +267,17 @@ def _kpi_scope(scope: Scope):
     return _kpi.Scope(scope.kind, scope.code)
 
 
-def _engine_tiles(conn, scope, window, drills) -> list[Tile]:
-    cur = _kpi.compute_kpis(conn, _kpi_scope(scope), window, drills=drills)
-    prev = _kpi.kpi_trend(conn, _kpi_scope(scope), window, drills=drills)
+def _engine_tiles(conn, scope, window, drills, now) -> list[Tile]:
+    cur = _kpi.compute_kpis(conn, _kpi_scope(scope), window, drills=drills, now=now)
+    prev = _kpi.kpi_trend(conn, _kpi_scope(scope), window, drills=drills, now=now)
     tiles = []
     for key in TILE_KEYS:
         v = cur.get(key)
         if v is None:
             continue
         p = prev.get(key)
-        tiles.append(Tile(key, v.label_zh, v.label_en, v.value, v.unit, v.reason, getattr(p, "value", None)))
+        tiles.append(Tile(key, v.label_zh, v.label_en, _frac(v.value, v.unit), v.unit, v.reason,
+                          _frac(getattr(p, "value", None), v.unit)))
     return tiles
 
 
@@ -294,12 +311,13 @@ def load_dashboard(
         if _kpi is not None:
             window = _kpi.Window(since_dt, until_dt)
             data.engine = "kpi"
-            data.tiles = _engine_tiles(conn, scope, window, drills)
+            data.tiles = _engine_tiles(conn, scope, window, drills, now)
             data.by_category = list(_kpi.counts_by(conn, _kpi_scope(scope), window, "category", drills=drills))
             data.by_source = list(_kpi.counts_by(conn, _kpi_scope(scope), window, "source", drills=drills))
             data.arrival = [float(m) for m in _kpi.arrival_minutes(conn, _kpi_scope(scope), window, drills=drills)]
-            data.streets = list(_kpi.street_ranking(conn, window, drills=drills))
-            data.departments = list(_kpi.department_ranking(conn, window, drills=drills))
+            data.streets = [_rates_to_fractions(r) for r in _kpi.street_ranking(conn, window, drills=drills, now=now)]
+            data.departments = [_rates_to_fractions(r)
+                                for r in _kpi.department_ranking(conn, window, drills=drills, now=now)]
         else:
             prev_since = timeutil.to_iso(since_dt - dt.timedelta(days=kpi_days))
             data.tiles = _fb_tiles(conn, scope, since, until, prev_since, drills)

@@ -217,7 +217,7 @@ class ChartSet(QObject):
             "category": "事件类别 TOP8（近30天）" if zh else "Top categories (30 days)",
             "source": "事件来源（近30天）" if zh else "Sources (30 days)",
             "arrival": "到场时间分布（分钟）" if zh else "Arrival time (minutes)",
-            "streets": "街道综合排名（结案率）" if zh else "Street ranking",
+            "streets": "街道综合排名（综合得分）" if zh else "Street ranking (score)",
             "departments": "部门按期结案率" if zh else "Department on-time closure",
         }
 
