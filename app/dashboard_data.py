@@ -316,8 +316,11 @@ def load_dashboard(
             data.by_source = list(_kpi.counts_by(conn, _kpi_scope(scope), window, "source", drills=drills))
             data.arrival = [float(m) for m in _kpi.arrival_minutes(conn, _kpi_scope(scope), window, drills=drills)]
             data.streets = [_rates_to_fractions(r) for r in _kpi.street_ranking(conn, window, drills=drills, now=now)]
-            data.departments = [_rates_to_fractions(r)
-                                for r in _kpi.department_ranking(conn, window, drills=drills, now=now)]
+            if scope.kind in ("street", "grid"):  # the engine ranks departments district-wide only
+                data.departments = _fb_departments(conn, scope, since, until, drills)
+            else:
+                data.departments = [_rates_to_fractions(r)
+                                    for r in _kpi.department_ranking(conn, window, drills=drills, now=now)]
         else:
             prev_since = timeutil.to_iso(since_dt - dt.timedelta(days=kpi_days))
             data.tiles = _fb_tiles(conn, scope, since, until, prev_since, drills)

@@ -117,10 +117,10 @@ def run_gui(args: argparse.Namespace) -> int:
         window = create_wall(replica, state, args, app)
     else:
         window = MainWindow(replica, state, tile_url=args.tile_url)
-        if role in ("district", "street"):  # issue 6: linked dashboards (widgets/dashboard.py)
-            from widgets.dashboard import install_dashboard
+        if role in ("district", "street"):  # issue 6: dashboards, saved filters, export, wall control
+            from widgets.dashboard import install_console_panels
 
-            install_dashboard(window)
+            install_console_panels(window)
     # start-up objects live for the whole session: keep them out of the collector's full passes,
     # which otherwise pause the UI thread for 100 ms or more during big imports
     import gc

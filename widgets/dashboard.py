@@ -422,3 +422,16 @@ def install_dashboard(window) -> DashboardPanel:
 
 
 
+
+
+def install_console_panels(window) -> None:
+    """Issue 6 on the desktop console (district and street roles): the dashboard dock, saved
+    filters and queue export; for the district also the wall control."""
+    from widgets.station_tools import install_station_tools
+
+    install_dashboard(window)
+    install_station_tools(window)
+    if window.state.session.role == "district":
+        from widgets.wall_control import install_wall_control
+
+        install_wall_control(window)
