@@ -338,8 +338,8 @@ class DashboardPanel(QWidget):
         top.addWidget(self.tiles, 1)
         grid = QGridLayout()
         grid.setSpacing(6)
-        for i, (key, chart) in enumerate(self.charts.charts().items()):
-            grid.addWidget(Panel(self.charts.titles[key], chart, margin=6, chamfer=6), i // 3, i % 3)
+        for i, (key, chart) in enumerate(self.charts.charts().items()):  # one row: bars get the height
+            grid.addWidget(Panel(self.charts.titles[key], chart, margin=6, chamfer=6), 0, i)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 4, 6, 6)
         lay.addLayout(top)
@@ -407,7 +407,7 @@ def install_dashboard(window) -> DashboardPanel:
     dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable
                      | QDockWidget.DockWidgetFeature.DockWidgetFloatable)  # fmt: skip
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-    window.resizeDocks([dock], [300], Qt.Orientation.Vertical)
+    window.resizeDocks([dock], [330], Qt.Orientation.Vertical)
     window.state.grid_selected.connect(panel.set_grid)
 
     def on_street(code: str | None) -> None:
