@@ -17,6 +17,7 @@ import datetime as dt
 import math
 import sqlite3
 import statistics
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ TILE_KEYS = ("reported", "backlog", "overdue", "response_rate", "resolution_rate
              "ontime_closure_rate", "closure_rate", "linkage_rate", "arrival_within_10", "arrival_median")
 ARRIVAL_BINS = tuple(range(0, 62, 2))  # minutes: 0–60 in 2-minute bins, the rest in the last bin
 TICKER_LIMIT = 30
+SLOW_MAX_AGE_S = 30.0  # trend, arrival distribution and rankings: at most this old (WALL-UX: KPIs every 30 s)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class DashboardData:
     departments: list[dict] = field(default_factory=list)
     ticker: list[dict] = field(default_factory=list)
     engine: str = "fallback"
+    mask: bool = False
+    slow_at: float = field(default_factory=time.monotonic)  # when the slow parts were read
 
     @property
     def empty(self) -> bool:
@@ -267,17 +271,19 @@ def _kpi_scope(scope: Scope):
     return _kpi.Scope(scope.kind, scope.code)
 
 
-def _engine_tiles(conn, scope, window, drills, now) -> list[Tile]:
+def _engine_tiles(conn, scope, window, drills, now, previous: dict[str, float | None] | None = None) -> list[Tile]:
+    """Tiles with their trend; ``previous`` (key → value of the previous window) reuses a trend
+    read less than :data:`SLOW_MAX_AGE_S` ago instead of computing the previous window again."""
     cur = _kpi.compute_kpis(conn, _kpi_scope(scope), window, drills=drills, now=now)
-    prev = _kpi.kpi_trend(conn, _kpi_scope(scope), window, drills=drills, now=now)
+    if previous is None:
+        prev = _kpi.kpi_trend(conn, _kpi_scope(scope), window, drills=drills, now=now)
+        previous = {k: _frac(v.value, v.unit) for k, v in prev.items()}
     tiles = []
     for key in TILE_KEYS:
         v = cur.get(key)
         if v is None:
             continue
-        p = prev.get(key)
-        tiles.append(Tile(key, v.label_zh, v.label_en, _frac(v.value, v.unit), v.unit, v.reason,
-                          _frac(getattr(p, "value", None), v.unit)))
+        tiles.append(Tile(key, v.label_zh, v.label_en, _frac(v.value, v.unit), v.unit, v.reason, previous.get(key)))
     return tiles
 
 
@@ -296,8 +302,14 @@ def load_dashboard(
     drills: str = "exclude",
     mask: bool = False,
     ticker_limit: int = TICKER_LIMIT,
+    previous: DashboardData | None = None,
 ) -> DashboardData:
-    """Everything the dashboards show for ``scope``, read in one transaction."""
+    """Everything the dashboards show for ``scope``, read in one transaction.
+
+    Incremental: with ``previous`` (the last snapshot of the same scope, less than
+    :data:`SLOW_MAX_AGE_S` old) the slow, slowly-changing parts — the previous window's KPIs (trend),
+    the arrival distribution and the street and department rankings — are taken from it; tiles,
+    hourly series, categories, sources and the ticker are always read afresh."""
     scope = scope or Scope()
     now = (now or timeutil.now()).astimezone(timeutil.TZ)
     until_dt = now + dt.timedelta(seconds=1)
@@ -308,19 +320,27 @@ def load_dashboard(
     if own_tx:
         conn.execute("BEGIN")
     try:
+        reuse = (previous is not None and previous.engine == "kpi" and previous.scope == scope
+                 and previous.mask == mask and time.monotonic() - previous.slow_at < SLOW_MAX_AGE_S)  # fmt: skip
         if _kpi is not None:
             window = _kpi.Window(since_dt, until_dt)
             data.engine = "kpi"
-            data.tiles = _engine_tiles(conn, scope, window, drills, now)
+            data.mask = mask
+            data.tiles = _engine_tiles(conn, scope, window, drills, now,
+                                       {t.key: t.previous for t in previous.tiles} if reuse else None)  # fmt: skip
             data.by_category = list(_kpi.counts_by(conn, _kpi_scope(scope), window, "category", drills=drills))
             data.by_source = list(_kpi.counts_by(conn, _kpi_scope(scope), window, "source", drills=drills))
-            data.arrival = [float(m) for m in _kpi.arrival_minutes(conn, _kpi_scope(scope), window, drills=drills)]
-            data.streets = [_rates_to_fractions(r) for r in _kpi.street_ranking(conn, window, drills=drills, now=now)]
-            if scope.kind in ("street", "grid"):  # the engine ranks departments district-wide only
-                data.departments = _fb_departments(conn, scope, since, until, drills)
+            if reuse:
+                data.arrival, data.streets, data.departments = previous.arrival, previous.streets, previous.departments
+                data.slow_at = previous.slow_at
             else:
-                data.departments = [_rates_to_fractions(r)
-                                    for r in _kpi.department_ranking(conn, window, drills=drills, now=now)]
+                data.arrival = [float(m) for m in _kpi.arrival_minutes(conn, _kpi_scope(scope), window, drills=drills)]
+                data.streets = [_rates_to_fractions(r) for r in _kpi.street_ranking(conn, window, drills=drills, now=now)]
+                if scope.kind in ("street", "grid"):  # the engine ranks departments district-wide only
+                    data.departments = _fb_departments(conn, scope, since, until, drills)
+                else:
+                    data.departments = [_rates_to_fractions(r)
+                                        for r in _kpi.department_ranking(conn, window, drills=drills, now=now)]
         else:
             prev_since = timeutil.to_iso(since_dt - dt.timedelta(days=kpi_days))
             data.tiles = _fb_tiles(conn, scope, since, until, prev_since, drills)

@@ -67,13 +67,38 @@ def mask_text(text: str | None, known_names: Iterable[str] = ()) -> str:
     s = ID_NO_RE.sub(lambda m: m.group(1) + MASK * 8 + m.group(2), str(text))
     s = MOBILE_RE.sub(lambda m: m.group(1) + MASK * 4 + m.group(3), s)
     s = LANDLINE_RE.sub(lambda m: m.group(1) + "-" + MASK * len(m.group(2)) + m.group(3), s)
-    for name in sorted({n for n in known_names if n and len(n) >= 2}, key=len, reverse=True):
-        if name in s:
-            s = s.replace(name, mask_name(name))
+    s = _mask_known(s, _name_set(known_names))
     s = NAME_AFTER_MARKER_RE.sub(lambda m: m.group(1) + m.group(2) + MASK * len(m.group(3)), s)
     s = NAME_TITLE_RE.sub(lambda m: m.group(1) + MASK * len(m.group(2)), s)
     s = HOUSE_NO_RE.sub(lambda m: MASK * len(m.group(1)), s)
     return s
+
+
+NAME_LENGTHS = (4, 3, 2)  # Chinese names: 2–4 characters, longest match first
+
+
+def _name_set(names: Iterable[str]) -> frozenset[str]:
+    if isinstance(names, frozenset):
+        return names
+    return frozenset(n for n in names if n and len(n) >= 2)
+
+
+def _mask_known(s: str, names: frozenset[str]) -> str:
+    """Mask every occurrence of a known name: one set lookup per position and length (fast for
+    tens of thousands of names, unlike one replace per name)."""
+    if not names:
+        return s
+    out, i, n = [], 0, len(s)
+    while i < n:
+        for length in NAME_LENGTHS:
+            if i + length <= n and s[i:i + length] in names:
+                out.append(mask_name(s[i:i + length]))
+                i += length
+                break
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
 
 
 NAME_FIELDS = frozenset({"reporter_name", "name", "leader_name", "actor_name", "person_name"})
@@ -84,12 +109,9 @@ TEXT_FIELDS = frozenset({"title", "description", "address", "text", "note", "lab
 
 def mask_record(row: Mapping, known_names: Iterable[str] = (), *, name_fields: Iterable[str] = NAME_FIELDS) -> dict:
     """A copy of ``row`` with personal fields masked and free-text fields passed through :func:`mask_text`."""
-    names = set(known_names)
     name_fields = frozenset(name_fields)
-    for k in name_fields:
-        v = row.get(k)
-        if isinstance(v, str) and v:
-            names.add(v)
+    own = {v for k in name_fields if isinstance(v := row.get(k), str) and len(v) >= 2}
+    names = _name_set(known_names) | own if own else _name_set(known_names)
     out = dict(row)
     for k, v in row.items():
         if not isinstance(v, str) or not v:
@@ -107,7 +129,7 @@ def mask_record(row: Mapping, known_names: Iterable[str] = (), *, name_fields: I
 
 def mask_feature_collection(fc: dict, known_names: Iterable[str] = ()) -> dict:
     """A copy of a GeoJSON FeatureCollection with every feature's properties masked."""
-    names = tuple(known_names)
+    names = _name_set(known_names)
     feats = [
         {**f, "properties": mask_record(f.get("properties") or {}, names)} for f in fc.get("features", [])
     ]
@@ -132,7 +154,7 @@ def find_personal(text: str, known_names: Iterable[str] = ()) -> list[str]:
     """Unmasked phones, ID numbers and known names found in ``text`` (empty when clean)."""
     found = [m.group(0) for m in MOBILE_RE.finditer(text or "")]
     found += [m.group(0) for m in ID_NO_RE.finditer(text or "")]
-    found += [n for n in known_names if n and len(n) >= 2 and n in (text or "")]
+    found += [n for n in _name_set(known_names) if n in (text or "")]
     return found
 
 
@@ -145,7 +167,7 @@ def mask_layer(key: str, fc: dict, known_names: Iterable[str] = ()) -> dict:
     fields = _LAYER_FIELDS.get(key)
     if not fields:
         return fc
-    names = tuple(known_names)
+    names = _name_set(known_names)
     feats = []
     for f in fc.get("features", []):
         props = dict(f.get("properties") or {})

@@ -283,12 +283,12 @@ class DashboardController(QObject):
         self._running = True
         self._dirty = False
         self._last_start = time.monotonic()
-        scope, mask = self.scope, self.mask
+        scope, mask, previous = self.scope, self.mask, self.data
 
         def job() -> DashboardData:
             conn = self.replica.reader()
             try:
-                return load_dashboard(conn, scope, mask=mask)
+                return load_dashboard(conn, scope, mask=mask, previous=previous)
             finally:
                 conn.close()
 
