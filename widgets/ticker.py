@@ -54,6 +54,8 @@ class Ticker(QWidget):
     def add_rows(self, rows: list[dict]) -> int:
         """Add rows not seen before (newest first in ``rows``); returns how many were new."""
         new = [r for r in reversed(rows) if r.get("id") not in self.seen]
+        if new and not self.items:  # start with text on screen, from the left edge
+            self.offset = float(self.width() - ws.px(24, self.u))
         for r in new:
             self.seen.add(r.get("id"))
             color = QColor(ws.SEVERITY.get(r.get("priority"), ws.TEXT)) if r.get("class") == "emergency" else QColor(ws.TEXT)
