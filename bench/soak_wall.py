@@ -75,14 +75,28 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="soak-wall-"))
     db = tmp / "replica.db"
     shutil.copy(src, db)
+    from db.replica import open_replica
+
+    open_replica(db).close()  # migrate first: the wall and simulate then start on a current schema
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    events_before = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
     py = sys.executable
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen" if not env.get("DISPLAY") else env.get("QT_QPA_PLATFORM", ""))
     wall = subprocess.Popen([py, str(ROOT / "main.py"), "--db", str(db), "--wall", "--size", args.size],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(20)  # the wall opens and loads its map first
+    sim_log = open(tmp / "simulate.log", "w")  # noqa: SIM115 - closed with the process below
     sim = subprocess.Popen([py, str(ROOT / "main.py"), "--db", str(db), "simulate", "--rate", args.rate],
-                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                           env=env, stdout=subprocess.DEVNULL, stderr=sim_log)  # fmt: skip
+    time.sleep(5)
+    if sim.poll() is not None:
+        print(f"simulate exited with {sim.returncode}: {(tmp / 'simulate.log').read_text()[-2000:]}", file=sys.stderr)
+        wall.terminate()
+        return 1
     samples: list[tuple[float, int, int, int]] = []
     t0 = time.monotonic()
     try:
@@ -104,6 +118,7 @@ def main() -> int:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+    sim_log.close()
     crashed = wall.returncode not in (0, -signal.SIGTERM, None) and len(samples) and \
         samples[-1][0] < args.minutes * 60 - 2 * args.every
     warm = [s for s in samples if s[0] >= args.warmup * 60] or samples[-1:]
@@ -138,7 +153,7 @@ def main() -> int:
         ("wall process", "exited early" if crashed else "ran to the end", "runs"),
     ]  # fmt: skip
     notes = (f"simulate --rate {args.rate} (10× the default) on a copy of {src.name}; wall --size {args.size}, "
-             f"offscreen; {len(samples)} samples every {args.every:.0f} s; events at the end: {conn_events}. "
+             f"offscreen; {len(samples)} samples every {args.every:.0f} s; events {events_before:,} → {conn_events:,}. "
              "Not run in CI.")  # fmt: skip
     write_table("soak_wall", "Wall soak (issue 6)", rows, notes)
     shutil.rmtree(tmp, ignore_errors=True)
