@@ -45,8 +45,8 @@ def _rates_to_fractions(row: dict) -> dict:
             out[k] = _frac(out[k])
     return out
 
-TILE_KEYS = ("reported", "backlog", "overdue", "response_rate", "resolution_rate", "satisfaction_rate",
-             "ontime_closure_rate", "closure_rate", "linkage_rate", "arrival_within_10", "arrival_median")
+TILE_KEYS = ("reported", "backlog", "overdue", "ontime_closure_rate", "arrival_within_10", "satisfaction_rate",
+             "response_rate", "resolution_rate", "closure_rate", "linkage_rate", "arrival_median")  # most important first
 ARRIVAL_BINS = tuple(range(0, 62, 2))  # minutes: 0–60 in 2-minute bins, the rest in the last bin
 TICKER_LIMIT = 30
 SLOW_MAX_AGE_S = 30.0  # trend, arrival distribution and rankings: at most this old (WALL-UX: KPIs every 30 s)

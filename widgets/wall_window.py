@@ -215,8 +215,10 @@ class WallWindow(QMainWindow):
         self.columns = {k: self._column() for k in ("left_outer", "left_inner", "right_inner", "right_outer")}
         centre = QVBoxLayout()
         centre.setSpacing(ws.px(8, u))
-        self.kpis = KpiStrip(self.state.session.lang)
-        self.kpis.setFixedHeight(ws.px(130, u))
+        per_row, rows = self.kpi_grid()
+        self.max_tiles = per_row * rows
+        self.kpis = KpiStrip(self.state.session.lang, columns=per_row)
+        self.kpis.setFixedHeight(ws.px(130, u) * rows)
         centre.addWidget(self.kpis)
         self.banner = QWidget()
         self.banner.setObjectName("IncidentBanner")
@@ -248,6 +250,19 @@ class WallWindow(QMainWindow):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(ws.px(12, self.u))
         return w
+
+    def kpi_grid(self, n_tiles: int = 11) -> tuple[int, int]:
+        """(tiles per row, rows) for the KPI strip over the map: one row on an ultra-wide wall;
+        on narrower ones at most two rows (the tiles that do not fit are left out, most important first)."""
+        spec = wall_rules.normalize_layout(self.layout_spec)
+        width = wall_rules.share_width(spec["mode"], self.wall_size[0])
+        n = self.columns_per_side(spec)
+        col_w = min(ws.px("column", self.u), int(width * (0.12 if n == 2 else 0.22)))
+        centre = width - 2 * n * col_w - ws.px(24 + 12 * 2 * n, self.u)
+        per_row = max(3, centre // ws.px(230, self.u))
+        if per_row >= n_tiles:
+            return n_tiles, 1
+        return per_row, 2
 
     def columns_per_side(self, spec: dict | None = None) -> int:
         spec = spec or self.layout_spec
@@ -326,7 +341,7 @@ class WallWindow(QMainWindow):
     # -- data -----------------------------------------------------------------------------------
     def _show_data(self, data: DashboardData) -> None:
         self.last_data_at = time.monotonic()
-        self.kpis.set_tiles(data.tiles)
+        self.kpis.set_tiles(data.tiles[: self.max_tiles])
         self.charts.update(data)
         self.ticker.add_rows(data.ticker)
         self.recent.set_rows(data.ticker)
