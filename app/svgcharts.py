@@ -14,8 +14,8 @@ FONT = 'font-family="Noto Sans CJK SC, Source Han Sans SC, WenQuanYi Micro Hei, 
 def _nice_max(v: float) -> float:
     if v <= 0:
         return 1.0
-    for step in (1, 2, 2.5, 5):
-        for mag in range(0, 9):
+    for mag in range(0, 10):
+        for step in (1, 2, 2.5, 5):
             cand = step * 10**mag
             if cand >= v:
                 return float(cand)

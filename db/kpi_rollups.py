@@ -18,7 +18,7 @@ Tables (key: bucket, street, department, drill):
 - ``kpi_daily(day 'YYYY-MM-DD', street_code, dept_code, drill, <measures>)``
 - ``kpi_hourly(hour 'YYYY-MM-DDTHH', street_code, dept_code, drill, <measures>)``
 - ``kpi_counts_daily(day, street_code, drill, dim, code, n)`` — reported events (merged and
-  rejected excluded) by ``source`` / ``category`` / ``class``;
+  rejected excluded) by ``source`` / ``category`` / ``class`` / ``grid`` (grid id);
 - ``kpi_arrival_daily(day, drill, arrival_s, n)`` — the exact distribution of report → on
   site seconds, district-wide (median and p90 need every value; seconds repeat a lot).
 
@@ -69,13 +69,14 @@ MEASURES: tuple[tuple[str, str, str], ...] = (
     ("satisfied", "E", f"{LIVE} AND {{e}}.satisfaction >= 4"),
 )  # fmt: skip
 MEASURE_NAMES: tuple[str, ...] = tuple(m[0] for m in MEASURES)
-COUNT_DIMS: tuple[str, ...] = ("source", "category", "class")
+# counted dimension -> events column (kpi_counts_daily.dim / .code)
+COUNT_DIMS: dict[str, str] = {"source": "source", "category": "category", "class": "class", "grid": "grid_id"}
 
 # columns whose change can move a contribution
 RELEVANT = (
     "reported_at", "status", "accepted_at", "response_due_at", "arrival_due_at", "on_site_at",
     "handle_due_at", "closed_at", "deferrals", "deferred_at", "satisfaction", "evaluated_at",
-    "street_code", "assignee_kind", "assignee_code", "drill_id", "source", "category", "class",
+    "street_code", "assignee_kind", "assignee_code", "drill_id", "source", "category", "class", "grid_id",
 )  # fmt: skip
 
 TABLES = ("kpi_daily", "kpi_hourly", "kpi_counts_daily", "kpi_arrival_daily")
@@ -156,11 +157,11 @@ def _wide_upsert(table: str, bucket: str, length: int, e: str, sign: str) -> lis
 
 def _counts_upsert(e: str, sign: str) -> list[str]:
     out = []
-    for dim in COUNT_DIMS:
+    for dim, col in COUNT_DIMS.items():
         out.append(
             "INSERT INTO kpi_counts_daily (day, street_code, drill, dim, code, n) "
             f"SELECT substr({e}.reported_at, 1, 10), {street_key(e)}, {drill_key(e)}, '{dim}', "
-            f"coalesce({e}.{dim}, ''), {sign}1 WHERE {LIVE.format(e=e)} "
+            f"coalesce({e}.{col}, ''), {sign}1 WHERE {LIVE.format(e=e)} "
             "ON CONFLICT DO UPDATE SET n = n + excluded.n"
         )
     return out
@@ -245,23 +246,6 @@ def backfill_helpers(conn: sqlite3.Connection) -> None:
     )
 
 
-def _wide_rebuild(table: str, bucket: str, length: int) -> str:
-    parts = []
-    for anchor, col in ANCHORS.items():
-        cols = ", ".join(
-            (f"sum({measure_sql(m)}) AS {m}" if a == anchor else f"0 AS {m}") for m, a, _ in MEASURES
-        )
-        parts.append(
-            f"SELECT {_bucket(col, 'e', length)} AS b, {street_key('e')} AS s, {dept_key('e')} AS d, "
-            f"{drill_key('e')} AS k, {cols} FROM events e WHERE e.{col} IS NOT NULL GROUP BY b, s, d, k"
-        )
-    sums = ", ".join(f"sum({m})" for m in MEASURE_NAMES)
-    return (
-        f"INSERT INTO {table} ({bucket}, street_code, dept_code, drill, {', '.join(MEASURE_NAMES)}) "
-        f"SELECT b, s, d, k, {sums} FROM ({' UNION ALL '.join(parts)}) GROUP BY b, s, d, k"
-    )
-
-
 def rebuild(conn: sqlite3.Connection, *, helpers: bool = True) -> None:
     """Recompute every rollup from ``events`` (and, with ``helpers``, the helper columns from
     ``event_log``); (re)create the triggers. Run inside the caller's write transaction."""
@@ -272,21 +256,65 @@ def rebuild(conn: sqlite3.Connection, *, helpers: bool = True) -> None:
         backfill_helpers(conn)
     for t in TABLES:
         conn.execute(f"DELETE FROM {t}")
-    conn.execute(_wide_rebuild("kpi_daily", "day", 10))
-    conn.execute(_wide_rebuild("kpi_hourly", "hour", 13))
-    for dim in COUNT_DIMS:
-        conn.execute(
-            "INSERT INTO kpi_counts_daily (day, street_code, drill, dim, code, n) "
-            f"SELECT substr(e.reported_at, 1, 10), {street_key('e')}, {drill_key('e')}, '{dim}', "
-            f"coalesce(e.{dim}, ''), count(*) FROM events e WHERE {LIVE.format(e='e')} GROUP BY 1, 2, 3, 5"
-        )
-    conn.execute(
-        "INSERT INTO kpi_arrival_daily (day, drill, arrival_s, n) "
-        f"SELECT substr(e.reported_at, 1, 10), {drill_key('e')}, {ARRIVAL_S.format(e='e')}, count(*) "
-        f"FROM events e WHERE {HAS_ARRIVAL.format(e='e')} GROUP BY 1, 2, 3"
-    )
+    add_contributions(conn, "1")
+    create_triggers(conn)
+
+
+def create_triggers(conn: sqlite3.Connection) -> None:
     for stmt in trigger_sql():
         conn.execute(stmt)
+
+
+def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple = ()) -> None:
+    """Add the contributions of the events matching ``where`` (SQL over ``events e``) to the
+    rollups, set-based. :func:`rebuild` uses it on empty tables; a bulk loader that dropped the
+    triggers (:func:`drop_triggers`) and only INSERTed new events calls it with e.g.
+    ``"e.id > ?"`` and then :func:`create_triggers`.
+
+    One pass over ``events`` computes every event's terms into a narrow temporary table; the
+    rollups are grouped from that."""
+    measures = ", ".join(f"{measure_sql(m)} AS {m}" for m in MEASURE_NAMES)
+    buckets = ", ".join(f"substr(e.{col}, 1, 13) AS h_{a}" for a, col in ANCHORS.items())
+    conn.execute("DROP TABLE IF EXISTS temp.kpi_contrib")
+    conn.execute(
+        f"CREATE TEMP TABLE kpi_contrib AS SELECT {buckets}, {street_key('e')} AS s, {dept_key('e')} AS d, "
+        f"{drill_key('e')} AS k, ({LIVE.format(e='e')}) AS live, "
+        + ", ".join(f"coalesce(e.{col}, '') AS c_{dim}" for dim, col in COUNT_DIMS.items())
+        + f", CASE WHEN {HAS_ARRIVAL.format(e='e')} THEN {ARRIVAL_S.format(e='e')} END AS arrival_s, {measures} "
+        f"FROM events e WHERE ({where})",
+        params,
+    )
+    try:
+        tables = [("kpi_hourly", "hour", 13)] + ([] if where == "1" else [("kpi_daily", "day", 10)])
+        for table, bucket, length in tables:
+            for anchor in ANCHORS:
+                names = anchor_measures(anchor)
+                sets = ", ".join(f"{m} = {m} + excluded.{m}" for m in names)
+                conn.execute(
+                    f"INSERT INTO {table} ({bucket}, street_code, dept_code, drill, {', '.join(names)}) "
+                    f"SELECT substr(h_{anchor}, 1, {length}) AS b, s, d, k, {', '.join(f'sum({m})' for m in names)} "
+                    f"FROM temp.kpi_contrib WHERE h_{anchor} IS NOT NULL GROUP BY b, s, d, k "
+                    f"ON CONFLICT DO UPDATE SET {sets}"
+                )
+        if where == "1":  # from scratch: days are sums of their hours
+            sums = ", ".join(f"sum({m})" for m in MEASURE_NAMES)
+            conn.execute(
+                f"INSERT INTO kpi_daily (day, street_code, dept_code, drill, {', '.join(MEASURE_NAMES)}) "
+                f"SELECT substr(hour, 1, 10), street_code, dept_code, drill, {sums} FROM kpi_hourly GROUP BY 1, 2, 3, 4"
+            )
+        for dim in COUNT_DIMS:
+            conn.execute(
+                "INSERT INTO kpi_counts_daily (day, street_code, drill, dim, code, n) "
+                f"SELECT substr(h_R, 1, 10), s, k, '{dim}', c_{dim}, count(*) FROM temp.kpi_contrib WHERE live "
+                "GROUP BY 1, 2, 3, 5 ON CONFLICT DO UPDATE SET n = n + excluded.n"
+            )
+        conn.execute(
+            "INSERT INTO kpi_arrival_daily (day, drill, arrival_s, n) "
+            "SELECT substr(h_R, 1, 10), k, arrival_s, count(*) FROM temp.kpi_contrib WHERE arrival_s IS NOT NULL "
+            "GROUP BY 1, 2, 3 ON CONFLICT DO UPDATE SET n = n + excluded.n"
+        )
+    finally:
+        conn.execute("DROP TABLE IF EXISTS temp.kpi_contrib")
 
 
 MIGRATION_SQL = """

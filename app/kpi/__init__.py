@@ -5,6 +5,7 @@
 """
 
 from app.kpi.breakdowns import counts_by, department_ranking, hourly_counts, street_ranking, top_grids
+from app.kpi.dashboard import DashboardData, dashboard_data
 from app.kpi.engine import (
     KPI_KEYS,
     KPI_LABELS,
@@ -17,6 +18,8 @@ from app.kpi.engine import (
 from app.kpi.model import DRILL_MODES, SCOPE_KINDS, KpiValue, Scope, Window
 
 __all__ = [
+    "DashboardData",
+    "dashboard_data",
     "DRILL_MODES",
     "KPI_KEYS",
     "KPI_LABELS",

@@ -13,7 +13,7 @@ from app.kpi.model import Scope, Window
 from app.labels import SOURCES
 from db import kpi_rollups as R
 
-DIMS = ("source", "category", "class")
+DIMS = ("source", "category", "class", "grid")
 CLASS_LABELS = {"ordinary": "一般", "emergency": "紧急", "assigned": "交办"}
 
 # street score: weights of the rates it combines (missing rates are left out, weights renormalised)
@@ -78,6 +78,8 @@ def _labels(conn: sqlite3.Connection, dim: str) -> dict[str, str]:
         return {k: v[0] for k, v in SOURCES.items()}
     if dim == "class":
         return dict(CLASS_LABELS)
+    if dim == "grid":
+        return {r[0]: r[1] for r in conn.execute("SELECT id, name FROM grids")}
     return {r[0]: r[1] for r in conn.execute("SELECT code, name_zh FROM categories")}
 
 
@@ -85,7 +87,7 @@ def counts_by(
     conn: sqlite3.Connection, scope: Scope, window: Window, dim: str, *, drills: str = "exclude"
 ) -> list[tuple[str, str, int]]:
     """Events reported in the window (merged and rejected excluded) by ``dim`` ('source',
-    'category' or 'class'): ``[(code, label_zh, n)]``, largest first (ties by code)."""
+    'category', 'class' or 'grid'): ``[(code, label_zh, n)]``, largest first (ties by code)."""
     if dim not in DIMS:
         raise ValueError(f"dim must be one of {', '.join(DIMS)}, not {dim!r}")
     S.check_drills(drills)
@@ -112,7 +114,7 @@ def counts_by(
     term, params = S.scope_term(scope)
     for a, b in scan_ranges:
         for code, n in conn.execute(
-            f"SELECT coalesce(e.{dim}, ''), count(*) FROM events e WHERE e.reported_at >= ? AND e.reported_at < ? "
+            f"SELECT coalesce(e.{R.COUNT_DIMS[dim]}, ''), count(*) FROM events e WHERE e.reported_at >= ? AND e.reported_at < ? "
             f"AND {R.LIVE.format(e='e')} AND {S.drill_term(drills)} AND {term} GROUP BY 1",
             [timeutil.to_iso(a), timeutil.to_iso(b), *params],
         ):
@@ -128,16 +130,9 @@ def top_grids(
 ) -> list[dict]:
     """Hot spots: the grids with most events reported in the window (merged/rejected excluded),
     each ``{grid_id, name, street_code, street_name, n, top_category}``."""
-    term, params = S.scope_term(scope)
-    rows = conn.execute(
-        f"""
-        SELECT e.grid_id, count(*) AS n FROM events e
-        WHERE e.reported_at >= ? AND e.reported_at < ? AND e.grid_id IS NOT NULL
-          AND {R.LIVE.format(e="e")} AND {S.drill_term(drills)} AND {term}
-        GROUP BY e.grid_id ORDER BY n DESC, e.grid_id LIMIT ?
-        """,
-        [window.since_iso, window.until_iso, *params, int(limit)],
-    ).fetchall()
+    rows = [(code, n) for code, _label, n in counts_by(conn, scope, window, "grid", drills=drills) if code][
+        :limit
+    ]
     out = []
     for gid, n in rows:
         g = conn.execute(
@@ -188,10 +183,23 @@ def street_ranking(
     undefined). ``score`` = 40% 按期结案率 + 20% 响应率 + 20% 10分钟到场率 + 20% 满意率, missing rates
     left out and the weights renormalised; ranked by score (None last, unranked)."""
     now = now or timeutil.now()
+    parts = street_parts(conn, window, drills, now)
+    return street_rows(conn, *parts)
+
+
+def street_parts(
+    conn: sqlite3.Connection, window: Window, drills: str, now: dt.datetime
+) -> tuple[dict, dict, dict]:
+    """Per-street measure sums, (backlog, overdue) and (whistled, linked): the district's numbers
+    are their sums, so a dashboard computes them once for the tiles and the ranking."""
     district = Scope("district")
     sums = S.measure_sums(conn, district, window.since, window.until, drills, group="street")
     opens = S.open_counts(conn, district, window.until, now, drills, group="street")
     link = linkage_counts(conn, district, window, drills, group="street")
+    return sums, opens, link
+
+
+def street_rows(conn: sqlite3.Connection, sums: dict, opens: dict, link: dict) -> list[dict]:
     rows = []
     for code, name in conn.execute("SELECT code, name FROM streets ORDER BY code"):
         m = sums.get(code, dict.fromkeys(R.MEASURE_NAMES, 0))

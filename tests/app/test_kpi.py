@@ -20,6 +20,7 @@ from app.kpi import (
     hourly_counts,
     kpi_trend,
     street_ranking,
+    top_grids,
 )
 from db import event_ops
 from db.replica import open_replica
@@ -62,7 +63,9 @@ class Builder:
         self.g2 = next(r for r in rows if r["street_code"] != self.g1["street_code"])
         conn.close()
 
-    def event(self, at: str, *, category: str = "ORDER.VENDOR", grid=None, drill: bool = False, source="grid_app") -> int:
+    def event(
+        self, at: str, *, category: str = "ORDER.VENDOR", grid=None, drill: bool = False, source="grid_app"
+    ) -> int:
         g = grid or self.g1
         rec = {"source": source, "category": category, "lon": g["lon"], "lat": g["lat"], "reported_at": at,
                "title": "测试事件"}  # fmt: skip
@@ -75,7 +78,9 @@ class Builder:
         v = conn.execute("SELECT version FROM events WHERE id = ?", (eid,)).fetchone()[0]
         conn.close()
         note = kw.pop("note", "理由" if action in ("reject", "return", "defer", "rework", "extend") else None)
-        return event_ops.apply_action(self.rep, eid, action, actor="t", expected_version=v, note=note, at=at, **kw)
+        return event_ops.apply_action(
+            self.rep, eid, action, actor="t", expected_version=v, note=note, at=at, **kw
+        )
 
     def walk(self, eid: int, actions: list[tuple[str, str]]) -> None:
         for action, at in actions:
@@ -244,9 +249,18 @@ def test_breakdowns_and_rankings(cases):
                               dt.datetime(2026, 12, 9, 10, 30, tzinfo=TZ))  # fmt: skip
         assert hours[0][0] == "2026-12-08T08:00:00+08:00" and len(hours) == 27
         got = {h: n for h, n in hours if n}
-        assert got == {"2026-12-08T09:00:00+08:00": 1, "2026-12-09T09:00:00+08:00": 1, "2026-12-09T10:00:00+08:00": 1}
+        assert got == {
+            "2026-12-08T09:00:00+08:00": 1,
+            "2026-12-09T09:00:00+08:00": 1,
+            "2026-12-09T10:00:00+08:00": 1,
+        }
         cls = counts_by(conn, Scope("district"), W, "class")
         assert cls == [("ordinary", "一般", 5)]
+        hot = top_grids(conn, Scope("district"), W)
+        assert [(h["grid_id"], h["n"]) for h in hot] == [(b.g1["id"], 4), (b.g2["id"], 1)]
+        assert hot[0]["top_category"] and hot[0]["street_code"] == b.g1["street_code"]
+        with pytest.raises(ValueError):
+            counts_by(conn, Scope("district"), W, "colour")
         streets = street_ranking(conn, W, now=NOW)
         assert len(streets) == 16
         top = {r["code"]: r for r in streets}
@@ -254,7 +268,9 @@ def test_breakdowns_and_rankings(cases):
         assert top[b.g2["street_code"]]["backlog"] == 1
         assert [r["rank"] for r in streets[:2]] == [1, 2]
         depts = {r["code"]: r for r in department_ranking(conn, W, now=NOW)}
-        assert depts["CITYMGMT"]["due"] == 5 and depts["CITYMGMT"]["ontime_closure_rate"] == pytest.approx(50.0)
+        assert depts["CITYMGMT"]["due"] == 5 and depts["CITYMGMT"]["ontime_closure_rate"] == pytest.approx(
+            50.0
+        )
         assert depts["PSB"]["ontime_closure_rate"] is None and depts["PSB"]["rank"] is None
     finally:
         conn.close()
@@ -276,3 +292,21 @@ def test_linkage_rate(cases):
     k = kpis(rep)
     assert (k["linkage_rate"].numerator, k["linkage_rate"].denominator) == (1, 1)
     assert k["linkage_rate"].value == pytest.approx(100.0)
+
+
+def test_dashboard_data_matches_the_single_functions(cases):
+    from app.kpi import compute_kpis as ck
+    from app.kpi import dashboard_data
+
+    rep, _ids, b = cases
+    conn = rep.reader()
+    try:
+        for scope in (DISTRICT, Scope("street", b.g1["street_code"])):
+            d = dashboard_data(conn, scope, W, now=NOW)
+            assert d.kpis == ck(conn, scope, W, now=NOW)
+            assert d.previous["reported"].value == 0
+            assert len(d.hourly) == 7 * 24 and len(d.hourly_week_before) == 7 * 24
+            assert d.streets == street_ranking(conn, W, now=NOW)
+            assert sorted(d.arrival_minutes) == d.arrival_minutes
+    finally:
+        conn.close()
