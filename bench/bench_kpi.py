@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import shutil
 import sys
@@ -134,7 +135,10 @@ def main() -> int:
     if not args.skip_writes:
         rows += _write_costs(event_ops, kpi_rollups, open_replica)
 
+    load = os.getloadavg()
     notes = (
+        f"Load average at the end of the run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on 2 CPUs shared with other "
+        "engineers' jobs (times scale with it; the scan-only line is a fair yardstick). "
         f"Replica: {path.name} ({n_events:,} events over 90 days, ≈ 11k a day). KPI set = every key of "
         "`app.kpi.KPI_KEYS` (rates, counts, arrival mean/median/p90/≤10 min, linkage, backlog/overdue). "
         "Warm = median of repeated runs on one read connection; cold = first call after opening. "

@@ -38,7 +38,7 @@ import sqlite3
 LIVE = "{e}.status NOT IN ('merged', 'rejected')"
 WAS_DEFERRED = "({e}.deferrals > 0 OR {e}.status = 'deferred' OR {e}.deferred_at IS NOT NULL)"
 ARRIVAL_S = "(unixepoch({e}.on_site_at) - unixepoch({e}.reported_at))"
-HAS_ARRIVAL = f"({LIVE} AND {{e}}.arrival_due_at IS NOT NULL AND {{e}}.on_site_at IS NOT NULL)"
+HAS_ARRIVAL = f"({LIVE} AND {{e}}.arrival_due_at IS NOT NULL AND {{e}}.on_site_at IS NOT NULL AND {ARRIVAL_S} IS NOT NULL)"
 
 # anchor -> column holding the anchor time
 ANCHORS: dict[str, str] = {"R": "reported_at", "D": "handle_due_at", "E": "evaluated_at"}
@@ -98,8 +98,8 @@ def drill_key(e: str) -> str:
 def measure_sql(name: str, e: str = "e") -> str:
     """The contribution of one event row (aliased ``e``) to measure ``name``."""
     for m, _anchor, expr in MEASURES:
-        if m == name:
-            return f"({expr.format(e=e)})"
+        if m == name:  # NULL (e.g. a closed event without closed_at) counts as 0, never NULL
+            return f"coalesce(({expr.format(e=e)}), 0)"
     raise KeyError(name)
 
 

@@ -105,3 +105,19 @@ def test_random_operations_keep_rollups_equal_to_a_rescan(demo_copy):
     assert done > 200
     assert kpi_rollups.snapshot(rep.writer) == _rebuilt(rep)
     rep.close()
+
+
+def test_odd_rows_written_directly_count_as_zero_not_null(demo_copy):
+    """Rows an importer or a test writes by hand (closed without closed_at, no deadline …) never
+    break the write: an undefined term counts 0."""
+    rep = open_replica(demo_copy)
+    try:
+        with rep.write("events") as w:
+            eid = w.execute("SELECT id FROM events WHERE status = 'closed' LIMIT 1").fetchone()[0]
+            w.execute("UPDATE events SET closed_at = NULL, handle_due_at = '2026-01-01T09:00:00+08:00', "
+                      "on_site_at = 'not a time' WHERE id = ?", (eid,))  # fmt: skip
+            w.execute("UPDATE events SET satisfaction = NULL, evaluated_at = '2026-01-02T09:00:00+08:00' "
+                      "WHERE id = ?", (eid + 1,))  # fmt: skip
+        assert kpi_rollups.snapshot(rep.writer) == _rebuilt(rep)
+    finally:
+        rep.close()
