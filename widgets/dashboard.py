@@ -265,7 +265,18 @@ class DashboardController(QObject):
             self.scope = scope
             self.refresh()
 
+    def close(self) -> None:
+        """Stop refreshing; a read still running is waited for (at most 5 s) and its result dropped."""
+        self._closed = True
+        self._timer.stop()
+        if self._running:
+            from PySide6.QtCore import QThreadPool
+
+            QThreadPool.globalInstance().waitForDone(5000)
+
     def refresh(self) -> None:
+        if getattr(self, "_closed", False):
+            return
         if self._running:
             self._dirty = True
             return
@@ -296,6 +307,8 @@ class DashboardController(QObject):
 
     def _done(self, data: DashboardData) -> None:
         self._running = False
+        if getattr(self, "_closed", False):
+            return
         self.loads += 1
         self.data = data
         self.updated.emit(data)
@@ -416,6 +429,13 @@ def install_dashboard(window) -> DashboardPanel:
                            tile_url=window.tile_url, lang=session.lang)  # fmt: skip
 
     panel.streetSelected.connect(on_street)
+    base_shutdown = window.shutdown
+
+    def shutdown() -> None:  # stop the dashboard's reads before the replica closes
+        panel.controller.close()
+        base_shutdown()
+
+    window.shutdown = shutdown
     window.dashboard = panel
     window.dashboard_dock = dock
     return panel

@@ -101,7 +101,8 @@ class WallWindow(QMainWindow):
 
     def __init__(self, replica: Replica, state: AppState, *, tile_url: str | None = None,
                  geometry: QRect | None = None, themes: tuple[str, ...] = wall_rules.DEFAULT_THEMES,
-                 period_s: float = wall_rules.DEFAULT_PERIOD_S, layout: dict | None = None) -> None:  # fmt: skip
+                 period_s: float = wall_rules.DEFAULT_PERIOD_S, layout: dict | None = None,
+                 sound: bool = True) -> None:  # fmt: skip
         super().__init__()
         self.setObjectName("WallWindow")
         self.replica = replica
@@ -128,7 +129,7 @@ class WallWindow(QMainWindow):
         self.last_data_at: float | None = None
         self.watcher = ReplicaWatcher(replica, parent=self)
         self.controller = DashboardController(replica, Scope(), mask=True, watcher=self.watcher, parent=self)
-        self.sound = AlertSound(self, persist=False)
+        self.sound = AlertSound(self, persist=False, muted=not sound)
         self.alerter = EmergencyAlerter(replica, state.session, self.sound, self)
         self._build(geo)
         self._read_control(initial=True)
@@ -485,6 +486,7 @@ class WallWindow(QMainWindow):
         return out
 
     def shutdown(self) -> None:
+        self.controller.close()
         self._second.stop()
         self._kpi_timer.stop()
         self._flash.stop()

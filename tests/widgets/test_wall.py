@@ -36,19 +36,37 @@ def js(win, qtbot, script):
     return box["v"]
 
 
-@pytest.fixture
-def wall(qtbot, demo_copy):
-    rep = open_replica(demo_copy)
+def _wait(pred, timeout_ms: int) -> None:
+    from PySide6.QtCore import QDeadlineTimer, QEventLoop, QTimer
+
+    deadline = QDeadlineTimer(timeout_ms)
+    while not pred():
+        assert not deadline.hasExpired(), "timed out"
+        loop = QEventLoop()
+        QTimer.singleShot(20, loop.quit)
+        loop.exec()
+
+
+@pytest.fixture(scope="module")
+def wall(qapp, demo_db, tmp_path_factory):
+    """One wall for the module: a 7680×1400 web view is costly to create and destroy."""
+    import shutil
+
+    path = tmp_path_factory.mktemp("wall") / "demo.db"
+    shutil.copy(demo_db, path)
+    rep = open_replica(path)
     event_id = _report(rep)
-    win = WallWindow(rep, AppState(Session(role="wall")), geometry=QRect(0, 0, 7680, 1400))
-    qtbot.addWidget(win)
+    win = WallWindow(rep, AppState(Session(role="wall")), geometry=QRect(0, 0, 7680, 1400), sound=False)
     win.resize(7680, 1400)
-    with qtbot.waitSignal(win.mapReady, timeout=60000):
-        win.show()
-    qtbot.waitUntil(lambda: win.controller.data is not None, timeout=20000)
+    ready = []
+    win.mapReady.connect(lambda: ready.append(True))
+    win.show()
+    _wait(lambda: ready and win.controller.data is not None, 90000)
     win.test_event_id = event_id
     yield win
     win.shutdown()
+    win.close()
+    win.deleteLater()
     rep.close()
 
 
