@@ -49,15 +49,15 @@ def _wait(pred, timeout_ms: int) -> None:
 
 @pytest.fixture(scope="module")
 def wall(qapp, demo_db, tmp_path_factory):
-    """One wall for the module: a 7680×1400 web view is costly to create and destroy."""
+    """One wall for the module (3840×700, the same 5.5:1 shape; 7680×1400 is shot by tests/test_cli_wall.py)."""
     import shutil
 
     path = tmp_path_factory.mktemp("wall") / "demo.db"
     shutil.copy(demo_db, path)
     rep = open_replica(path)
     event_id = _report(rep)
-    win = WallWindow(rep, AppState(Session(role="wall")), geometry=QRect(0, 0, 7680, 1400), sound=False)
-    win.resize(7680, 1400)
+    win = WallWindow(rep, AppState(Session(role="wall")), geometry=QRect(0, 0, 3840, 700), sound=False)
+    win.resize(3840, 700)
     ready = []
     win.mapReady.connect(lambda: ready.append(True))
     win.show()
@@ -67,18 +67,26 @@ def wall(qapp, demo_db, tmp_path_factory):
     win.shutdown()
     win.close()
     win.deleteLater()
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the web page goes before the profile
+    done = []
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(300, lambda: done.append(True))
+    _wait(lambda: done, 5000)
     rep.close()
 
 
 def test_wall_screenshot_is_exactly_the_size_asked(wall, tmp_path):
     out = tmp_path / "wall.png"
-    _save_exact(wall, out, (7680, 1400))
+    _save_exact(wall, out, (3840, 700))
     from PySide6.QtGui import QImage
 
     img = QImage(str(out))
-    assert (img.width(), img.height()) == (7680, 1400)
+    assert (img.width(), img.height()) == (3840, 700)
     assert wall.columns_per_side() == 2  # ultra-wide: two columns per side
-    assert wall.map.width() > 0.5 * 7680  # the spare width goes to the map
+    assert wall.map.width() > 0.5 * 3840  # the spare width goes to the map
 
 
 def test_wall_shows_no_action_buttons_and_has_clock_and_freshness(wall):
@@ -124,7 +132,7 @@ def test_wall_control_pauses_and_switches_layouts(wall, qtbot):
     wall_store.set_control(rep, "rotation", "paused")
     wall.watcher.check()
     qtbot.waitUntil(lambda: wall.layout_name == "半屏", timeout=5000)
-    assert wall.content.width() == 3840
+    assert wall.content.width() == 1920
     assert wall.rotation.mode == "paused"
     wall.apply_control({"layout": "仅地图"})
     assert wall.columns_per_side() == 0
