@@ -44,6 +44,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+_GEOMETRY_RE = re.compile(r"^(\d{2,5})x(\d{2,5})([+-]\d{1,5})([+-]\d{1,5})$")
+
+
+def parse_geometry(text: str) -> tuple[int, int, int, int]:
+    """``WxH+X+Y`` (X11 style) → (w, h, x, y)."""
+    m = _GEOMETRY_RE.match(text.strip().lower())
+    if not m:
+        raise argparse.ArgumentTypeError(f"geometry must look like 7680x1400+0+0, not '{text}'")
+    w, h = parse_size(f"{m.group(1)}x{m.group(2)}")
+    return w, h, int(m.group(3)), int(m.group(4))
+
+
 def parse_rate(text: str) -> float:
     """Actions per minute from ``30/min``, ``30`` (per minute), ``2/s`` or ``120/h``."""
     m = _RATE_RE.match(str(text).strip().lower())
@@ -84,6 +96,7 @@ def _add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     opt("--scope", metavar="CODE", help="scope for the role: street code or department code")
     opt("--user", metavar="PERSON_ID", help="actor written to the log")
     opt("--station", metavar="CODE", help="street station mode: --role street --scope CODE")
+    opt("--geometry", type=parse_geometry, metavar="WxH+X+Y", help="place the window exactly (wall mode)")
     opt("--wall", action="store_true", default=argparse.SUPPRESS if suppress else False, help="wall mode (--role wall)")
     opt("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False, help="debug logging")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from app import access, labels
+from app import access, labels, masking
 from app.lifecycle import TRANSITIONS
 from app.queue import clean_text, fts_phrase, like_pattern
 
@@ -291,7 +291,6 @@ def accept_suggestion(service, row: dict) -> dict:
 PERSONAL_ROLES = frozenset({"district", "street"})
 _DIGITS = re.compile(r"\D+")
 _PHONE_LIKE = re.compile(r"^[\d\s+\-()（）]+$")
-_PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 FTS_MIN_CHARS = 3  # the trigram tokenizer matches 3 characters and more
 HISTORY_LIMIT = 200
 
@@ -303,26 +302,16 @@ def may_see_personal(session) -> bool:
 
 
 def mask_phone(phone: str | None) -> str:
-    """``138****1234``: the first 3 and last 4 digits of a mobile number; a landline keeps its
-    last 4, a short number its last 2."""
-    if not phone:
-        return ""
-    digits = _DIGITS.sub("", phone)
-    if len(digits) >= 11:
-        return digits[-11:-8] + "****" + digits[-4:]
-    if len(digits) >= 7:
-        return "****" + digits[-4:]
-    return "*" * max(len(digits) - 2, 2) + digits[-2:]
+    """``138****1234`` (see :func:`app.masking.mask_phone`, the one implementation)."""
+    return masking.mask_phone(phone)
 
 
 def mask_name(name: str | None) -> str:
-    if not name:
-        return ""
-    return name[0] + "*" * max(len(name) - 1, 1)
+    return masking.mask_name(name)
 
 
 def mask_phones_in(text: str | None) -> str:
-    return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(3), text or "")
+    return masking.MOBILE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), text or "")
 
 
 def search_mode(text: str) -> str:

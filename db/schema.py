@@ -607,6 +607,27 @@ def m007_kpi_rollups(db: Database) -> None:
     kpi_rollups.rebuild(db.conn)
 
 
+@migrations(name="m007b_wall_layouts")
+def m007b_wall_layouts(db: Database) -> None:
+    """Wall control (issue 6, view half): named wall layouts, the wall's control state written by
+    the district console's 大屏控制 and read by the wall process, and a station's saved queue filters."""
+    run_script(
+        db,
+        """
+        CREATE TABLE wall_layouts (
+            name TEXT PRIMARY KEY, spec TEXT NOT NULL, updated_at TEXT NOT NULL, updated_by TEXT
+        );
+        CREATE TABLE wall_control (
+            key TEXT PRIMARY KEY, value TEXT, updated_at TEXT NOT NULL, updated_by TEXT
+        );
+        CREATE TABLE saved_filters (
+            id INTEGER PRIMARY KEY, scope TEXT NOT NULL DEFAULT '', name TEXT NOT NULL,
+            spec TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT,
+            UNIQUE (scope, name)
+        );
+        """,
+    )
+
 
 # [m008] issue 8 — grid robot (warnings, care list, visits, positions)
 @migrations(name="m008_grid_robot")

@@ -111,8 +111,17 @@ def run_gui(args: argparse.Namespace) -> int:
             return 0
         role, scope, user = picked
     state = AppState(Session(role=role, scope=scope, user=user, lang=args.lang), theme=args.theme)
-    window = MainWindow(replica, state, tile_url=args.tile_url)
-    window.screenshot_mode = bool(args.screenshot)  # no background writes (ecology alert scan) when shooting
+    if role == "wall":  # issue 6: the command wall (widgets/wall_window.py)
+        from widgets.wall_window import create_wall
+
+        window = create_wall(replica, state, args, app)
+    else:
+        window = MainWindow(replica, state, tile_url=args.tile_url)
+        window.screenshot_mode = bool(args.screenshot)  # no background writes (ecology alert scan) when shooting
+        if role in ("district", "street"):  # issue 6: dashboards, saved filters, export, wall control
+            from widgets.dashboard import install_console_panels
+
+            install_console_panels(window)
     # start-up objects live for the whole session: keep them out of the collector's full passes,
     # which otherwise pause the UI thread for 100 ms or more during big imports
     import gc
@@ -143,7 +152,7 @@ def run_gui(args: argparse.Namespace) -> int:
         window.show()
     else:
         window.mapReady.connect(_report_ready)
-        if size:
+        if size or role == "wall":
             window.show()
         else:
             window.showMaximized()

@@ -26,6 +26,9 @@ def prepare_qt() -> None:
     if _done:
         return
     prepare_environment()
+    from widgets import refcount_guard
+
+    refcount_guard.install()  # PySide6 6.12 on Python 3.11 drops references to None (see the module)
     from PySide6 import QtWebEngineWidgets  # noqa: F401  (must load before the app)
     from PySide6.QtCore import QCoreApplication, Qt
     from PySide6.QtWebEngineCore import QWebEngineUrlScheme

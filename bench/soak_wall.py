@@ -1,0 +1,164 @@
+"""Wall soak (issue 6, not in CI): the wall under 10× ``simulate`` intake for 20 minutes.
+
+Starts ``onemap --wall --size WxH`` (offscreen without a display) and ``onemap simulate --rate R``
+on a scratch copy of a demo replica, samples every ``--every`` seconds the RSS of the wall process
+plus all its descendants (the QtWebEngineProcess children), and reports the growth after the
+warm-up (target: no growth beyond 10 %). Writes bench/results/soak_wall.md.
+
+Usage: .venv/bin/python bench/soak_wall.py [--db PATH] [--minutes 20] [--warmup 3] [--rate 300/min]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import demo_replica, write_table  # noqa: E402
+
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def tree_rss(pid: int) -> tuple[int, int, int]:
+    """(RSS of ``pid``, RSS of its descendants, number of descendants) in bytes."""
+    kids = _children()
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(kids.get(p, []))
+
+    def rss(p: int) -> int:
+        try:
+            return int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            return 0
+
+    own = rss(pid)
+    rest = sum(rss(p) for p in seen[1:])
+    return own, rest, len(seen) - 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--db", type=Path)
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--warmup", type=float, default=3.0, help="minutes before the baseline sample")
+    ap.add_argument("--rate", default="300/min", help="simulate rate (10× the default 30/min)")
+    ap.add_argument("--size", default="3840x700")
+    ap.add_argument("--every", type=float, default=10.0)
+    args = ap.parse_args()
+    src = args.db or demo_replica(100_000)
+    tmp = Path(tempfile.mkdtemp(prefix="soak-wall-"))
+    db = tmp / "replica.db"
+    shutil.copy(src, db)
+    from db.replica import open_replica
+
+    open_replica(db).close()  # migrate first: the wall and simulate then start on a current schema
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    events_before = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
+    py = sys.executable
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen" if not env.get("DISPLAY") else env.get("QT_QPA_PLATFORM", ""))
+    wall = subprocess.Popen([py, str(ROOT / "main.py"), "--db", str(db), "--wall", "--size", args.size],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    time.sleep(20)  # the wall opens and loads its map first
+    sim_log = open(tmp / "simulate.log", "w")  # noqa: SIM115 - closed with the process below
+    sim = subprocess.Popen([py, str(ROOT / "main.py"), "--db", str(db), "simulate", "--rate", args.rate],
+                           env=env, stdout=subprocess.DEVNULL, stderr=sim_log)  # fmt: skip
+    time.sleep(5)
+    if sim.poll() is not None:
+        print(f"simulate exited with {sim.returncode}: {(tmp / 'simulate.log').read_text()[-2000:]}", file=sys.stderr)
+        wall.terminate()
+        return 1
+    samples: list[tuple[float, int, int, int]] = []
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < args.minutes * 60:
+            if wall.poll() is not None:
+                print(f"the wall exited with {wall.returncode}", file=sys.stderr)
+                break
+            own, kids, n = tree_rss(wall.pid)
+            samples.append((time.monotonic() - t0, own, kids, n))
+            print(f"{samples[-1][0]:7.0f} s  app {own / 2**20:7.1f} MiB  children({n}) {kids / 2**20:7.1f} MiB",
+                  flush=True)  # fmt: skip
+            time.sleep(args.every)
+    finally:
+        for p in (sim, wall):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in (sim, wall):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    sim_log.close()
+    crashed = wall.returncode not in (0, -signal.SIGTERM, None) and len(samples) and \
+        samples[-1][0] < args.minutes * 60 - 2 * args.every
+    warm = [s for s in samples if s[0] >= args.warmup * 60] or samples[-1:]
+    if not warm:
+        print("no samples", file=sys.stderr)
+        return 1
+    base, last = warm[0], warm[-1]
+    peak = max(warm, key=lambda s: s[1] + s[2])
+
+    def growth(a: int, b: int) -> str:
+        return f"{(b - a) / a * 100:+.1f} %" if a else "—"
+
+    conn_events = None
+    try:
+        import sqlite3
+
+        conn = sqlite3.connect(db)
+        conn_events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        conn.close()
+    except Exception:  # noqa: BLE001 - informative only
+        pass
+    mib = 2**20
+    rows = [
+        ("duration / warm-up", f"{samples[-1][0] / 60:.1f} min / {args.warmup:.0f} min", "20 min / —"),
+        ("app RSS after warm-up → end", f"{base[1] / mib:.0f} → {last[1] / mib:.0f} MiB ({growth(base[1], last[1])})",
+         "≤ +10 %"),
+        ("QtWebEngineProcess children RSS after warm-up → end",
+         f"{base[2] / mib:.0f} → {last[2] / mib:.0f} MiB ({growth(base[2], last[2])})", "≤ +10 %"),
+        ("total after warm-up → end (peak)",
+         f"{(base[1] + base[2]) / mib:.0f} → {(last[1] + last[2]) / mib:.0f} MiB "
+         f"({growth(base[1] + base[2], last[1] + last[2])}; peak {(peak[1] + peak[2]) / mib:.0f})", "≤ +10 %"),
+        ("wall process", "exited early" if crashed else "ran to the end", "runs"),
+    ]  # fmt: skip
+    notes = (f"simulate --rate {args.rate} (10× the default) on a copy of {src.name}; wall --size {args.size}, "
+             f"offscreen; {len(samples)} samples every {args.every:.0f} s; events {events_before:,} → {conn_events:,}. "
+             "Not run in CI.")  # fmt: skip
+    write_table("soak_wall", "Wall soak (issue 6)", rows, notes)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if not crashed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""The command wall (widgets/wall_window.py) on a real demo replica, offscreen, at exact sizes."""
+
+import re
+
+import pytest
+from PySide6.QtCore import QRect
+from PySide6.QtWidgets import QAbstractButton
+
+from app import masking
+from app.state import AppState, Session
+from db import wall_store
+from db.event_ops import create_event
+from db.replica import open_replica
+from widgets.app_main import _save_exact
+from widgets.wall_window import WallWindow
+
+NAME, PHONE, ID_NO = "欧阳明轩", "13912345678", "320613199001011236"
+LON, LAT = 120.886923, 32.018057
+PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+ID_RE = re.compile(r"(?<!\d)\d{17}[\dXx](?![\dXx])")
+
+
+def _report(rep, *, klass="ordinary", category="ENV.GARBAGE", title=None):
+    return create_event(rep, {
+        "source": "hotline_12345", "category": category, "class": klass, "priority": 1 if klass == "emergency" else 3,
+        "title": title or f"居民{NAME}反映工农路88号楼道堆物，电话{PHONE}",
+        "description": f"来电人{NAME}，身份证{ID_NO}，电话{PHONE}。", "reporter_name": NAME,
+        "reporter_phone": PHONE, "reporter_id_no": ID_NO, "lon": LON, "lat": LAT, "address": "工农路88号",
+    }, actor="test")  # fmt: skip
+
+
+def js(win, qtbot, script):
+    box = {}
+    win.map.run_json(script, lambda v: box.setdefault("v", v))
+    qtbot.waitUntil(lambda: "v" in box, timeout=8000)
+    return box["v"]
+
+
+def _wait(pred, timeout_ms: int) -> None:
+    from PySide6.QtCore import QDeadlineTimer, QEventLoop, QTimer
+
+    deadline = QDeadlineTimer(timeout_ms)
+    while not pred():
+        assert not deadline.hasExpired(), "timed out"
+        loop = QEventLoop()
+        QTimer.singleShot(20, loop.quit)
+        loop.exec()
+
+
+@pytest.fixture(scope="module")
+def wall(qapp, demo_db, tmp_path_factory):
+    """One wall for the module (3840×700, the same 5.5:1 shape; 7680×1400 is shot by tests/test_cli_wall.py)."""
+    import shutil
+
+    path = tmp_path_factory.mktemp("wall") / "demo.db"
+    shutil.copy(demo_db, path)
+    rep = open_replica(path)
+    event_id = _report(rep)
+    win = WallWindow(rep, AppState(Session(role="wall")), geometry=QRect(0, 0, 3840, 700), sound=False)
+    win.resize(3840, 700)
+    ready = []
+    win.mapReady.connect(lambda: ready.append(True))
+    win.show()
+    _wait(lambda: ready and win.controller.data is not None, 90000)
+    win.test_event_id = event_id
+    yield win
+    win.shutdown()
+    win.close()
+    win.deleteLater()
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the web page goes before the profile
+    done = []
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(300, lambda: done.append(True))
+    _wait(lambda: done, 5000)
+    rep.close()
+
+
+def test_wall_screenshot_is_exactly_the_size_asked(wall, tmp_path):
+    out = tmp_path / "wall.png"
+    _save_exact(wall, out, (3840, 700))
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (3840, 700)
+    assert wall.columns_per_side() == 2  # ultra-wide: two columns per side
+    assert wall.map.width() > 0.5 * 3840  # the spare width goes to the map
+
+
+def test_wall_shows_no_action_buttons_and_has_clock_and_freshness(wall):
+    assert wall.findChildren(QAbstractButton) == []
+    assert re.match(r"\d{4}-\d{2}-\d{2} 周. \d{2}:\d{2}:\d{2}", wall.clock.text())
+    assert wall.fresh.text().startswith("数据更新")
+    assert wall.kpis.tiles and all("nan" not in t.value.text().lower() for t in wall.kpis.tiles.values())
+
+
+def test_no_personal_data_in_wall_texts_or_page(wall, qtbot):
+    texts = "\n".join(wall.visible_texts())
+    assert any("堆物" in t for t in wall.ticker.texts())  # the test event is on the ticker, masked
+    for pattern in (PHONE_RE, ID_RE):
+        assert not pattern.search(texts), pattern.search(texts)
+    assert NAME not in texts and masking.find_personal(texts, [NAME]) == []
+    html = js(wall, qtbot, "JSON.stringify(document.documentElement.outerHTML)")
+    assert NAME not in html and not PHONE_RE.search(html) and not ID_RE.search(html)
+    js(wall, qtbot, f"JSON.stringify(window.onemap.openEventPopup({wall.test_event_id}))")
+    popup = js(wall, qtbot, "JSON.stringify((document.querySelector('.leaflet-popup-content') || {}).innerText || '')")
+    assert "堆物" in popup  # the popup shows the event …
+    assert NAME not in popup and PHONE not in popup and "88号" not in popup  # … masked
+
+
+def test_emergency_takes_over_and_wall_control_ends_it(wall, qtbot):
+    rep = wall.replica
+    eid = _report(rep, klass="emergency", category="EMG.FIRE", title=f"{NAME}家中起火，电话{PHONE}")
+    wall.watcher.check()
+    qtbot.waitUntil(lambda: wall.rotation.takeover is not None, timeout=5000)
+    assert wall.rotation.takeover.event_id == eid
+    assert wall.banner.isVisibleTo(wall)
+    assert NAME not in wall.banner_text.text() and PHONE not in wall.banner_text.text()
+    assert "应急接管" in wall.mode_label.text()
+    wall_store.set_control(rep, "end_takeover", "1", actor="test")
+    wall.watcher.check()
+    qtbot.waitUntil(lambda: wall.rotation.takeover is None, timeout=5000)
+    assert not wall.banner.isVisibleTo(wall)
+
+
+def test_wall_control_pauses_and_switches_layouts(wall, qtbot):
+    rep = wall.replica
+    wall_store.save_layout(rep, "半屏", {"mode": "half", "columns": 1})
+    wall_store.set_control(rep, "layout", "半屏")
+    wall_store.set_control(rep, "rotation", "paused")
+    wall.watcher.check()
+    qtbot.waitUntil(lambda: wall.layout_name == "半屏", timeout=5000)
+    assert wall.content.width() == 1920
+    assert wall.rotation.mode == "paused"
+    wall.apply_control({"layout": "仅地图"})
+    assert wall.columns_per_side() == 0
