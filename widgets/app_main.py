@@ -140,7 +140,14 @@ def run_gui(args: argparse.Namespace) -> int:
 
         def on_ready() -> None:
             _report_ready()
-            QTimer.singleShot(1200, shoot)
+            # a round trip through the page after its pushed layers (the call queue runs in order),
+            # then time for the compositor: a 7680-px wall paints noticeably slower than a desktop
+            settle = 1200 if (size[0] * size[1]) <= 4_000_000 else 2500
+            map_view = getattr(window, "map", None)
+            if map_view is not None and hasattr(map_view, "run_js"):
+                map_view.run_js("1", lambda _r: QTimer.singleShot(settle, shoot))
+            else:
+                QTimer.singleShot(settle, shoot)
 
         def on_timeout() -> None:
             print(f"onemap: the map did not load within {SCREENSHOT_TIMEOUT_MS // 1000} s; no screenshot", file=sys.stderr)
