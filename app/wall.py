@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 MIN_PERIOD_S = 30.0
 DEFAULT_PERIOD_S = 60.0
 DEFAULT_TAKEOVER_S = 90.0
-DEFAULT_THEMES: tuple[str, ...] = ("command",)
+DEFAULT_THEMES: tuple[str, ...] = ("command", "economy", "ecology")  # the three one-maps (issue 5)
 MODES = ("routine", "map_only", "half", "third")
-THEME_NAMES_ZH = {"command": "联动指挥一张图", "economy": "楼宇经济一张图", "ecology": "长江生态一张图"}
+THEME_NAMES_ZH = {"command": "联动指挥一张图", "economy": "楼宇经济一张图", "ecology": "长江生态眼一张图"}
 
 
 @dataclass

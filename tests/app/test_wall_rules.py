@@ -36,9 +36,19 @@ def test_pause_pin_resume_and_minimum_period():
 
 
 def test_single_theme_never_rotates():
-    r = wall.WallRotation()
+    r = wall.WallRotation(("command",))
     r.tick(0)
     assert r.tick(10_000) is None and r.current == "command"
+
+
+def test_default_rotation_runs_through_the_three_one_maps():
+    seen = []
+    r = wall.WallRotation(period_s=60, set_theme=seen.append)
+    assert r.themes == ("command", "economy", "ecology")
+    r.tick(0)
+    for t in (61, 122, 183):
+        r.tick(t)
+    assert seen[-3:] == ["economy", "ecology", "command"]
 
 
 def test_layouts_are_normalized():
