@@ -16,9 +16,9 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
-from db.intake.fast12345 import _UNSAFE, clean_block, read_block
+from db.intake.fast12345 import _UNSAFE, clean_block, clean_bytes, read_block
 from db.intake.records import FIELDS, FormatError, RawBatch
-from db.intake.textio import REPLACEMENT, FeedFile, decode_errors_seen
+from db.intake.textio import ERRORS, REPLACEMENT, FeedFile, decode_errors_seen
 
 BLOCK_CHARS = 1 << 20
 MIN_FAST_RUN = 32  # clean lines in a row worth a column-wise read inside an unclean block
@@ -109,6 +109,26 @@ class Csv12345Reader:
         self.columns = self._resolve(self.header)
         self.ncols = len(self.header)
 
+    def _binary_start(self):
+        """The file's binary handle positioned after the header, when the rest can be read as raw
+        UTF-8 (``utf-8``/``utf-8-sig``, header lines without a lone CR); else None (text mode)."""
+        if self.feed.encoding.replace("_", "-").lower() not in ("utf-8", "utf-8-sig", "utf8"):
+            return None
+        sample = self.feed.sample
+        start = 3 if sample.startswith(b"\xef\xbb\xbf") else 0
+        pos = start
+        for _ in range(self._header_line):
+            j = sample.find(b"\n", pos)
+            if j < 0:
+                return None
+            pos = j + 1
+        head = sample[start:pos].decode("utf-8", errors="replace")
+        if head.count("\r") != head.count("\r\n") or "\ufffd" in head:
+            return None
+        fh = self.feed.binary()
+        fh.seek(pos)
+        return fh
+
     def _first_line(self) -> str | None:
         n = 0
         for line in self._text:
@@ -159,11 +179,45 @@ class Csv12345Reader:
         line_no = self._line
         carry = ""
         errors_before = self._errors_before
+        braw = self._binary_start() if fast else None
+        bcarry = b""
+        bdelim = delim.encode()
         while True:
-            chunk = text.read(BLOCK_CHARS)
-            final = not chunk
-            data = carry + chunk
-            if not final:
+            if braw is not None:  # UTF-8 bytes straight to the column reader while blocks are clean
+                chunk_b = braw.read(BLOCK_CHARS)
+                final = not chunk_b
+                data_b = bcarry + chunk_b
+                if not final:
+                    cut = data_b.rfind(b"\n")
+                    if cut < 0:
+                        bcarry = data_b
+                        continue
+                    bcarry = data_b[cut + 1 :]
+                    data_b = data_b[: cut - 1] if cut and data_b[cut - 1 : cut] == b"\r" else data_b[:cut]
+                else:
+                    bcarry = b""
+                    if data_b.endswith(b"\n"):
+                        data_b = data_b[:-2] if data_b.endswith(b"\r\n") else data_b[:-1]
+                    elif not data_b and not carry:
+                        return
+                if not carry:
+                    nfast = clean_bytes(data_b, bdelim, ncols)
+                    if nfast:
+                        yield FastBlock(line_no + 1, data_b, nfast)
+                        line_no += nfast
+                        if final:
+                            return
+                        continue
+                data = carry + data_b.decode(self.feed.encoding, errors=ERRORS)
+                carry = ""
+            else:
+                chunk = text.read(BLOCK_CHARS)
+                final = not chunk
+                data = carry + chunk
+            if braw is not None:
+                if final and data.endswith("\n"):
+                    data = data[:-1]
+            elif not final:
                 cut = data.rfind("\n")
                 if cut < 0:
                     carry = data
@@ -346,14 +400,29 @@ class Csv12345Reader:
             nonlocal pend_n
             if not pend:
                 return
-            txt = pend[0].text if len(pend) == 1 else "\n".join(b.text for b in pend)
+            if len(pend) == 1:
+                txt = pend[0].text
+            elif all(isinstance(b.text, bytes) for b in pend):
+                txt = b"\n".join(b.text for b in pend)
+            else:
+                txt = "\n".join(b.text if isinstance(b.text, str) else b.text.decode("utf-8") for b in pend)
             first_line, total = pend[0].first_line, pend_n
             first_item = pend_first[0]
             pend.clear()
             pend_n = 0
             df = read_block(txt, self._delimiter, self.columns, total)
-            if df is None:  # cannot happen for a clean block; the per-record path as a safety net
-                yield from self._slow_from_text(txt, first_line, first_item)
+            if df is None:  # e.g. bytes that are not UTF-8: the per-record path, as if never clean
+                if isinstance(txt, bytes):
+                    txt = txt.decode("utf-8", errors=ERRORS).replace("\r\n", "\n")
+                ls, raws, cells, errs = self._plain(txt.split("\n"), first_line - 1, REPLACEMENT in txt, False)
+                rows = [c if e is None else [""] * self.ncols for c, e in zip(cells, errs, strict=True)]
+                cols = list(zip(*rows, strict=True))
+                b = RawBatch(list(range(first_item, first_item + len(raws))), ls, raws, errs)
+                b.cols = {k: list(map(str.strip, cols[j])) for k, j in self.columns.items()}
+                for k in FIELDS:
+                    b.cols.setdefault(k, [""] * len(raws))
+                b.clean = True
+                yield b
                 return
             b = RawBatch(range(first_item, first_item + total), range(first_line, first_line + total), [], [])
             b.frame, b.text, b.clean = df, txt, True
@@ -369,8 +438,9 @@ class Csv12345Reader:
                 lo = max(0, skip_before - first)
                 if lo:
                     cut = 0
+                    nl_ = b"\n" if isinstance(rec.text, bytes) else "\n"
                     for _ in range(lo):
-                        cut = rec.text.index("\n", cut) + 1
+                        cut = rec.text.index(nl_, cut) + 1
                     rec = FastBlock(rec.first_line + lo, rec.text[cut:], rec.n - lo)
                     first += lo
                 if acc_items:
@@ -409,17 +479,3 @@ class Csv12345Reader:
         if acc_items:
             yield flush()
         self.total_items = item
-
-    def _slow_from_text(self, txt: str, first_line: int, first_item: int) -> Iterator[RawBatch]:
-        raws = txt.split("\n")
-        n = len(raws)
-        ncols, blank = self.ncols, [""] * self.ncols
-        rows = [r.split(self._delimiter) for r in raws]
-        errs = [None if len(r) == ncols else f"malformed CSV: {len(r)} of {ncols} fields" for r in rows]
-        cols = list(zip(*[r if e is None else blank for r, e in zip(rows, errs, strict=True)], strict=True))
-        b = RawBatch(list(range(first_item, first_item + n)), list(range(first_line, first_line + n)), raws, errs)
-        b.cols = {k: list(map(str.strip, cols[j])) for k, j in self.columns.items()}
-        for k in FIELDS:
-            b.cols.setdefault(k, [""] * n)
-        b.clean = True
-        yield b

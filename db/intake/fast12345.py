@@ -50,12 +50,29 @@ def clean_block(data: str, delim: str, ncols: int) -> int:
     return lines
 
 
-def read_block(data: str, delim: str, columns: dict[str, int], lines: int) -> pl.DataFrame | None:
+def clean_bytes(data: bytes, delim: bytes, ncols: int) -> int:
+    """:func:`clean_block` for raw UTF-8 bytes: lines, or 0. Lines may end in CRLF (the CR is
+    stripped with the cell's whitespace)."""
+    if not data or data[:1] == b"\n" or data[-1:] == b"\n" or b"\n\n" in data:
+        return 0
+    if b'"' in data or b"\xef\xbf\xbd" in data:
+        return 0
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):  # CR only as part of CRLF
+        return 0
+    if b"\x1c" in data or b"\x1d" in data or b"\x1e" in data or b"\x1f" in data:
+        return 0
+    lines = data.count(b"\n") + 1
+    if data.count(delim) != lines * (ncols - 1):
+        return 0
+    return lines
+
+
+def read_block(data: str | bytes, delim: str, columns: dict[str, int], lines: int) -> pl.DataFrame | None:
     """The canonical fields of a clean block as stripped strings ('' for empty), or None."""
     order = sorted(columns.items(), key=lambda kv: kv[1])
     try:
         df = pl.read_csv(
-            io.BytesIO(data.encode("utf-8")), has_header=False, separator=delim, quote_char=None,
+            io.BytesIO(data.encode("utf-8") if isinstance(data, str) else data), has_header=False, separator=delim, quote_char=None,
             infer_schema=False, columns=[j for _, j in order], new_columns=[k for k, _ in order],
             eol_char="\n", raise_if_empty=False,
         )  # fmt: skip
@@ -71,11 +88,8 @@ def read_block(data: str, delim: str, columns: dict[str, int], lines: int) -> pl
 def _epochs(col: pl.Series) -> np.ndarray:
     """Epoch seconds of the fast-format times (-1 where not in that format or impossible)."""
     s = col.str.replace("T", " ", literal=True)
-    t = pl.select(
-        pl.when(s.str.len_bytes() == 19)
-        .then(s.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False))
-        .otherwise(s.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M", strict=False))
-    ).to_series()
+    s = pl.select(pl.when(s.str.len_bytes() == 16).then(s + ":00").otherwise(s)).to_series()
+    t = s.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
     ok = col.str.contains(_TIME_RE)
     e = t.dt.epoch("s").fill_null(-1).to_numpy().astype(np.int64)
     return np.where(ok.fill_null(False).to_numpy() & (e >= 0), e - OFFSET_S, -1)
@@ -164,7 +178,8 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
     slow_rows: list[tuple] = []
     slow = np.flatnonzero(~fast)
     if slow.size:
-        raws = batch.text.split("\n") if batch.text is not None else None
+        txt = batch.text
+        raws = (txt.decode("utf-8").replace("\r\n", "\n") if isinstance(txt, bytes) else txt).split("\n") if txt is not None else None
         sub = df[slow]
         sl = slow.tolist()
         rb = RawBatch(
@@ -180,8 +195,8 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
         out.rows = slow_rows
         return out
 
-    g = df[idx]
     m = idx.size
+    g = df if m == n else df[idx]
     # categories: one lookup per distinct (code, alt)
     pairs = g.select("code", "code_alt").unique()
     cats = ctx.categories
@@ -201,14 +216,14 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
 
     # times
     g_epoch = epoch[idx]
-    reported = iso_local(g_epoch)
+    reported = iso_local(g_epoch, as_bytes=True)
     upd = g["updated"]
     if (upd != "").any():
         from db.intake.timeparse import BAD, parse_times
 
         upd_epoch, _ = parse_times(upd.to_list(), now=now)
         upd_epoch = np.where((upd_epoch == BAD) | (upd_epoch < g_epoch), g_epoch, upd_epoch)
-        stage_at = iso_local(upd_epoch)
+        stage_at = iso_local(upd_epoch, as_bytes=True)
     else:
         stage_at = reported
     units = WorkClock.UNIT_CODES
@@ -217,7 +232,9 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
     unit_of = {c: units.get(cats.get(c, {}).get("handle_unit"), 0) for c in cat_u}
     amount = category.replace_strict(amount_of, return_dtype=pl.Float64).to_numpy()
     unit = category.replace_strict(unit_of, return_dtype=pl.Int8).to_numpy()
-    handle_due = iso_local(ctx.clock.due_codes(g_epoch, amount, unit))
+    due = ctx.clock.due_codes(g_epoch, amount, unit)
+    handle_due = iso_local(due, as_bytes=True)
+    no_due = np.flatnonzero(due < 0)
 
     # place: one look-up per distinct grid
     gser = pl.Series("g", gidx, dtype=pl.Int64)
@@ -270,26 +287,24 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
     # codes kept, log extras where there is something to say (one JSON text per distinct combination)
     code_s, alt_s = g["code"], g["code_alt"]
     src_code = pl.select(pl.when(code_s != "").then(code_s).when(alt_s != "").then(alt_s)).to_series()
-    ex = pl.DataFrame({"n": needs, "c": src_code, "r": nearest, "o": note})
-    key = ex.select(
-        pl.when((pl.col("n") == 1) | pl.col("r") | pl.col("o").is_not_null())
-        .then(pl.concat_str([pl.col("n").cast(pl.String), pl.col("c").fill_null("\x01"), pl.col("r").cast(pl.String),
-                             pl.col("o").fill_null("\x01")], separator="\x00"))
+    # the JSON text orjson writes for {needs_classification, category_original, grid_assignment,
+    # address_note}, assembled column-wise from the JSON of the distinct codes and notes
+    cj = {c: orjson.dumps(c).decode() for c in src_code.drop_nulls().unique().to_list()}
+    cjson = (src_code.replace_strict(cj, return_dtype=pl.String, default=None) if cj else src_code).fill_null("null")
+    nj = {k: orjson.dumps(v).decode() for k, v in pair_note.items()}
+    njson = pair.replace_strict(nj, return_dtype=pl.String, default=None) if nj else pair
+    ns, rs = pl.Series(needs == 1), pl.Series(nearest)
+    log_extra = pl.select(
+        pl.when(ns | rs | njson.is_not_null()).then(pl.concat_str([
+            pl.lit("{"),
+            pl.concat_str([
+                pl.when(ns).then(pl.lit('"needs_classification":true,"category_original":') + cjson),
+                pl.when(rs).then(pl.lit('"grid_assignment":"nearest"')),
+                pl.when(njson.is_not_null()).then(pl.lit('"address_note":') + njson),
+            ], separator=",", ignore_nulls=True),
+            pl.lit("}"),
+        ]))
     ).to_series()  # fmt: skip
-    ex_json: dict[str, str] = {}
-    if key.null_count() < m:
-        u = ex.with_columns(key.alias("k")).filter(pl.col("k").is_not_null()).unique(subset="k")
-        for nv, cv, rv, ov, kv in u.iter_rows():
-            extra = {}
-            if nv:
-                extra["needs_classification"] = True
-                extra["category_original"] = cv
-            if rv:
-                extra["grid_assignment"] = "nearest"
-            if ov:
-                extra["address_note"] = ov
-            ex_json[kv] = orjson.dumps(extra).decode()
-    log_extra = key.replace_strict(ex_json, return_dtype=pl.String, default=None) if ex_json else key
 
     content = g["content"]
     title = g["title"]
@@ -309,8 +324,12 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
     )  # fmt: skip
 
     def build() -> list[tuple]:
-        as_list = [c.to_list() if isinstance(c, pl.Series) else c.tolist() if isinstance(c, np.ndarray) else c
-                   for c in cols]  # fmt: skip
+        as_list = [c.to_list() if isinstance(c, pl.Series) else c.astype("U25").tolist() if c.dtype.kind == "S"
+                   else c.tolist() if isinstance(c, np.ndarray) else c for c in cols]  # fmt: skip
+        if no_due.size:
+            hd = as_list[20]
+            for k in no_due.tolist():
+                hd[k] = None
         none = repeat(None)
         rows = list(zip(range(m), none, *as_list[:23], *as_list[23:25], none, none, as_list[25], strict=False))
         if slow_rows:
