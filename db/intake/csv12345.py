@@ -74,6 +74,22 @@ def _clean_header(h: str) -> str:
     return h.replace("\ufeff", "").strip().strip('"').strip()
 
 
+def _cut_lines(txt, k: int):
+    """``txt`` split after its ``k``-th line: (first k lines, the rest), without the newline between."""
+    if isinstance(txt, bytes):
+        import numpy as np
+
+        nl = np.flatnonzero(np.frombuffer(txt, dtype=np.uint8) == 10)
+        cut = int(nl[k - 1])
+        if cut and txt[cut - 1] == 13:  # CRLF: the CR belongs to the line end
+            return txt[: cut - 1], txt[cut + 1 :]
+    else:
+        cut = -1
+        for _ in range(k):
+            cut = txt.index("\n", cut + 1)
+    return txt[:cut], txt[cut + 1 :]
+
+
 class FastBlock:
     """Consecutive clean lines, one record each, read column-wise."""
 
@@ -396,7 +412,8 @@ class Csv12345Reader:
         pend: list[FastBlock] = []
         pend_n = 0
 
-        def flush_fast() -> Iterator[RawBatch]:
+        def flush_fast(limit: int | None = None) -> Iterator[RawBatch]:
+            """The pending clean lines (at most ``limit``; the rest stays pending) as one batch."""
             nonlocal pend_n
             if not pend:
                 return
@@ -410,6 +427,12 @@ class Csv12345Reader:
             first_item = pend_first[0]
             pend.clear()
             pend_n = 0
+            if limit is not None and limit < total:
+                txt, rest = _cut_lines(txt, limit)
+                pend.append(FastBlock(first_line + limit, rest, total - limit))
+                pend_first[0] = first_item + limit
+                pend_n = total - limit
+                total = limit
             df = read_block(txt, self._delimiter, self.columns, total)
             if df is None:  # e.g. bytes that are not UTF-8: the per-record path, as if never clean
                 if isinstance(txt, bytes):
@@ -449,8 +472,8 @@ class Csv12345Reader:
                     pend_first[0] = first
                 pend.append(rec)
                 pend_n += rec.n
-                if pend_n >= self.batch_size:
-                    yield from flush_fast()
+                while pend_n >= self.batch_size:
+                    yield from flush_fast(self.batch_size)
                 continue
             if pend:
                 yield from flush_fast()

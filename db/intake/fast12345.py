@@ -36,6 +36,8 @@ TITLE_CHARS = 30
 _UNSAFE = re.compile("[\"\ufffd\x1c-\x1f]")  # quotes, decode errors, chars str.strip and polars trim differ on
 _TIME_RE = r"^\d{4}-\d{2}-\d{2}[ T]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
 _NUM_RE = r"^[+-]?\d+(\.\d+)?$"
+DATUM_CODE = {name: i for i, name in enumerate(datum_mod.DATUMS)}
+_DATUM_NAMES = np.asarray(datum_mod.DATUMS, dtype=object)
 
 
 def clean_block(data: str, delim: str, ncols: int) -> int:
@@ -85,21 +87,6 @@ def read_block(data: str | bytes, delim: str, columns: dict[str, int], lines: in
     return df.with_columns(missing) if missing else df
 
 
-def _epochs(col: pl.Series) -> np.ndarray:
-    """Epoch seconds of the fast-format times (-1 where not in that format or impossible)."""
-    s = col.str.replace("T", " ", literal=True)
-    s = pl.select(pl.when(s.str.len_bytes() == 16).then(s + ":00").otherwise(s)).to_series()
-    t = s.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
-    ok = col.str.contains(_TIME_RE)
-    e = t.dt.epoch("s").fill_null(-1).to_numpy().astype(np.int64)
-    return np.where(ok.fill_null(False).to_numpy() & (e >= 0), e - OFFSET_S, -1)
-
-
-def _floats(col: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    ok = col.str.contains(_NUM_RE).to_numpy()
-    return col.cast(pl.Float64, strict=False).fill_null(np.nan).to_numpy(), ok
-
-
 class LazyPrepared(Prepared):
     """A :class:`Prepared` whose staging rows are made from the columns on first use (by the
     writer); ``row_count`` is known before."""
@@ -132,31 +119,42 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
     if n == 0:
         return out
     now = ctx.now
-    fast = (df["ext_id"] != "").to_numpy() & (df["content"] != "").to_numpy()
-    fast &= ~df["content"].str.contains("\t", literal=True).to_numpy()
-    fast &= ~df["title"].str.contains("\t", literal=True).to_numpy()
-    epoch = _epochs(df["time"])
+    # datums: one parse per distinct value, as small codes; unknown → the per-record path
+    codes: dict[str, int | None] = {}
+    for v in df["datum"].unique().to_list():
+        try:
+            codes[v] = DATUM_CODE[ctx.default_datum if not v else datum_mod.parse_datum(v)]
+        except (datum_mod.UnknownDatum, KeyError):
+            codes[v] = None
+    t = pl.col("time").str.replace("T", " ", literal=True)
+    chk = df.select(
+        ok=(pl.col("ext_id") != "") & (pl.col("content") != "")
+        & ~pl.col("content").str.contains("\t", literal=True) & ~pl.col("title").str.contains("\t", literal=True)
+        & pl.col("time").str.contains(_TIME_RE) & pl.col("lon").str.contains(_NUM_RE)
+        & pl.col("lat").str.contains(_NUM_RE),
+        e=pl.when(t.str.len_bytes() == 16).then(t + ":00").otherwise(t)
+        .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False).dt.epoch("s").fill_null(-1),
+        lon=pl.col("lon").cast(pl.Float64, strict=False).fill_null(np.nan),
+        lat=pl.col("lat").cast(pl.Float64, strict=False).fill_null(np.nan),
+        d=pl.col("datum").replace_strict(codes, return_dtype=pl.Int8, default=None).fill_null(-1),
+    )  # fmt: skip
+    epoch = chk["e"].to_numpy().astype(np.int64)
+    epoch = np.where(epoch >= 0, epoch - OFFSET_S, -1)
+    lon, lat = chk["lon"].to_numpy(), chk["lat"].to_numpy()
+    dcode = chk["d"].to_numpy()
+    fast = chk["ok"].to_numpy() & (dcode >= 0)
     limit = int(now + FUTURE_SLACK_S)
     fast &= (epoch >= MIN_EPOCH) & (epoch <= limit)
-    lon, lon_ok = _floats(df["lon"])
-    lat, lat_ok = _floats(df["lat"])
-    fast &= lon_ok & lat_ok
     with np.errstate(invalid="ignore"):
         fast &= (lon >= -180.0) & (lon <= 180.0) & (lat >= -90.0) & (lat <= 90.0)
-    # datums: one parse per distinct value; unknown → the per-record path
-    dser = df["datum"]
-    codes: dict[str, str | None] = {}
-    for v in dser.unique().to_list():
-        try:
-            codes[v] = ctx.default_datum if not v else datum_mod.parse_datum(v)
-        except datum_mod.UnknownDatum:
-            codes[v] = None
-    dcanon = dser.replace_strict(codes, return_dtype=pl.String, default=None)
-    fast &= dcanon.is_not_null().to_numpy()
     # conversion and grid assignment of the candidates
     idx = np.flatnonzero(fast)
-    dat = dcanon.to_numpy()[idx].astype(object)
-    wlon, wlat = datum_mod.to_wgs84_np(lon[idx], lat[idx], dat)
+    dat = dcode[idx]
+    wlon, wlat = lon[idx].copy(), lat[idx].copy()
+    for code in (DATUM_CODE[datum_mod.GCJ02], DATUM_CODE[datum_mod.BD09]):
+        sel = np.flatnonzero(dat == code)
+        if sel.size:
+            wlon[sel], wlat[sel] = datum_mod.to_wgs84_np(wlon[sel], wlat[sel], datum_mod.DATUMS[code])
     wlon, wlat = np.round(wlon, 6), np.round(wlat, 6)
     lookup = ctx.lookup
     gidx = lookup.index.assign(wlon, wlat) if idx.size else np.empty(0, dtype=np.int64)
@@ -243,7 +241,7 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
     gid = gser.replace_strict({k: ids[k] for k in ug}, return_dtype=pl.String)
     street = gser.replace_strict({k: lookup.street[ids[k]] for k in ug}, return_dtype=pl.String)
     community = gser.replace_strict({k: lookup.community[ids[k]] for k in ug}, return_dtype=pl.String)
-    is_src = dat != datum_mod.WGS84
+    is_src = dat != DATUM_CODE[datum_mod.WGS84]
     src_lon = pl.Series(np.where(is_src, lon[idx], np.nan)).fill_nan(None)
     src_lat = pl.Series(np.where(is_src, lat[idx], np.nan)).fill_nan(None)
 
@@ -318,7 +316,8 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
         return pl.select(pl.when(s != "").then(s)).to_series()
 
     cols = (
-        g["ext_id"], category, needs, made, content, nullable(g["name"]), nullable(g["phone"]), wlon, wlat, dat,
+        g["ext_id"], category, needs, made, content, nullable(g["name"]), nullable(g["phone"]), wlon, wlat,
+        _DATUM_NAMES[dat],
         src_lon, src_lat, addr_out, note, gid, community, street, status, reported, stage_at, handle_due,
         src_code, nullable(g["status"]), idx + first_item, idx + first_line, log_extra,
     )  # fmt: skip
