@@ -196,21 +196,26 @@ def prepare_frame(batch: RawBatch, ctx):  # noqa: C901 - one linear pass, like p
     m = idx.size
     g = df if m == n else df[idx]
     # categories: one lookup per distinct (code, alt)
-    pairs = g.select("code", "code_alt").unique()
     cats = ctx.categories
     fallback = UNCLASSIFIED if UNCLASSIFIED in cats else next(iter(cats), UNCLASSIFIED)
-    mapped = [ctx.map_code(c, a) for c, a in pairs.iter_rows()]
-    pairs = pairs.with_columns(
-        pl.Series("_cat", [x or fallback for x in mapped], dtype=pl.String),
-        pl.Series("_needs", [0 if x else 1 for x in mapped], dtype=pl.Int64),
-    )
-    g = g.join(pairs, on=["code", "code_alt"], how="left", maintain_order="left")
+    if (g["code_alt"] == "").all():  # the usual case: one code column, no join needed
+        cat_of = {c: ctx.map_code(c, "") for c in g["code"].unique().to_list()}
+        category = g["code"].replace_strict({c: x or fallback for c, x in cat_of.items()}, return_dtype=pl.String)
+        needs = g["code"].replace_strict({c: 0 if x else 1 for c, x in cat_of.items()}, return_dtype=pl.Int64)
+        needs = needs.to_numpy()
+    else:
+        pairs = g.select("code", "code_alt").unique()
+        mapped = [ctx.map_code(c, a) for c, a in pairs.iter_rows()]
+        pairs = pairs.with_columns(
+            pl.Series("_cat", [x or fallback for x in mapped], dtype=pl.String),
+            pl.Series("_needs", [0 if x else 1 for x in mapped], dtype=pl.Int64),
+        )
+        joined = g.select("code", "code_alt").join(pairs, on=["code", "code_alt"], how="left", maintain_order="left")
+        category, needs = joined["_cat"], joined["_needs"].to_numpy()
     smap = ctx.status_map
     st_unique = g["status"].unique().to_list()
     st_codes = {s: (smap.get(s.casefold(), "reported") if s else "reported") for s in st_unique}
     status = g["status"].replace_strict(st_codes, return_dtype=pl.String)
-    category = g["_cat"]
-    needs = g["_needs"].to_numpy()
 
     # times
     g_epoch = epoch[idx]

@@ -146,3 +146,15 @@ def test_bench_sample_fast_equals_slow(replica, tmp_path):
     assert _same(replica, sample, batch=5_000) > 0
     gbk = _write(tmp_path / "s-gbk.csv", "".join(lines[:5001]), "gbk")
     assert _same(replica, gbk, batch=2_000) > 0
+
+
+def test_a_second_code_column_fast_equals_slow(replica, tmp_path):
+    head = "工单编号,来电时间,诉求类型,诉求子类,诉求内容,地址,经度,纬度\n"
+    body = [
+        "S1,2026-11-10 08:15:00,城市管理,噪音扰民,有噪音,崇川区钟秀街道,120.8873,32.0487",
+        "S2,2026-11-10 08:16:00,,路灯不亮,灯不亮,崇川区城东街道,120.8936,32.0506",
+        "S3,2026-11-10 08:17:00,咨询类,,咨询,,120.8998,32.0227",
+        "S4,2026-11-10 08:18:00,,,无类型,崇川区,120.8760,32.0110",
+        "S5,2026-11-10 08:19:00,市政-井盖破损,,井盖,崇川区,120.8760,32.0110",
+    ]
+    assert _same(replica, _write(tmp_path / "alt.csv", head + "\n".join(body * 8) + "\n")) > 0
