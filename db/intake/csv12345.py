@@ -102,6 +102,7 @@ class FastBlock:
 class Csv12345Reader:
     format = FORMAT
     source = SOURCE
+    fast = True  # clean blocks go column-wise (db.intake.fast12345); False: per record
 
     def __init__(self, feed: FeedFile, *, mapping: dict[str, str] | None = None,
                  saved_mapping: dict[str, str] | None = None) -> None:  # fmt: skip
@@ -110,7 +111,6 @@ class Csv12345Reader:
         self.mapping = {(_clean_header(k)): v for k, v in (mapping or {}).items()}
         self.saved = {(_clean_header(k)): v for k, v in (saved_mapping or {}).items()}
         self.batch_size = 10_000
-        self.fast = True  # clean blocks go column-wise (db.intake.fast12345); False: per record
         self.labels: dict[str, str] = dict(STANDARD_HEADERS)
         self._text = feed.text(newline="")
         self._line = 0
