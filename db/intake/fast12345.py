@@ -54,17 +54,28 @@ def clean_block(data: str, delim: str, ncols: int) -> int:
 
 def clean_bytes(data: bytes, delim: bytes, ncols: int) -> int:
     """:func:`clean_block` for raw UTF-8 bytes: lines, or 0. Lines may end in CRLF (the CR is
-    stripped with the cell's whitespace)."""
-    if not data or data[:1] == b"\n" or data[-1:] == b"\n" or b"\n\n" in data:
+    stripped with the cell's whitespace). Byte scans with numpy (bytes.count is several times slower)."""
+    if not data or data[:1] == b"\n" or data[-1:] == b"\n" or ncols < 3:
         return 0
-    if b'"' in data or b"\xef\xbf\xbd" in data:
+    if b'"' in data or b"\x1c" in data or b"\x1d" in data or b"\x1e" in data or b"\x1f" in data:
         return 0
-    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):  # CR only as part of CRLF
+    arr = np.frombuffer(data, dtype=np.uint8)
+    last = arr.size - 1
+    nl = np.flatnonzero(arr == 10)
+    # a line holds at least ncols - 1 >= 2 delimiters: two newlines closer than 3 bytes mean a
+    # blank (or broken) line, which the per-record path skips or rejects
+    if nl.size and (nl[0] < 2 or (nl.size > 1 and int(np.diff(nl).min()) < 3)):
         return 0
-    if b"\x1c" in data or b"\x1d" in data or b"\x1e" in data or b"\x1f" in data:
+    cr = np.flatnonzero(arr == 13)
+    if cr.size and (cr[-1] == last or not (arr[cr + 1] == 10).all()):  # CR only as part of CRLF
         return 0
-    lines = data.count(b"\n") + 1
-    if data.count(delim) != lines * (ncols - 1):
+    ef = np.flatnonzero(arr == 0xEF)  # U+FFFD (EF BF BD) in the source: as if undecodable
+    if ef.size:
+        ef = ef[ef + 2 <= last]
+        if ((arr[ef + 1] == 0xBF) & (arr[ef + 2] == 0xBD)).any():
+            return 0
+    lines = nl.size + 1
+    if np.count_nonzero(arr == delim[0]) != lines * (ncols - 1):
         return 0
     return lines
 
