@@ -158,3 +158,19 @@ def test_a_second_code_column_fast_equals_slow(replica, tmp_path):
         "S5,2026-11-10 08:19:00,市政-井盖破损,,井盖,崇川区,120.8760,32.0110",
     ]
     assert _same(replica, _write(tmp_path / "alt.csv", head + "\n".join(body * 8) + "\n")) > 0
+
+
+def test_bytes_that_are_not_utf8_after_the_sample_are_encoding_errors_both_ways(replica, tmp_path):
+    # detection reads the first 256 KiB: this file is taken for UTF-8, its late bad bytes reach the
+    # column reader, which refuses them; the block then goes per record like before
+    line = "U{i},2026-11-10 08:15:00,噪音扰民,{pad},崇川区钟秀街道,,,120.8873,32.0487,WGS-84,"
+    good = "\n".join(line.format(i=i, pad="楼上装修噪音" * 20) for i in range(1200)).encode("utf-8")
+    bad = b"\nX1,2026-11-10 08:15:00,x,\xff\xfe\xfd,a,,,120.8873,32.0487,,\n"
+    path = tmp_path / "late.csv"
+    path.write_bytes(HEADER.encode("utf-8") + good + bad + good.replace(b"U", b"V") + b"\n")
+    with FeedFile(path) as feed:
+        assert feed.encoding == "utf-8"
+    _same(replica, path, batch=300)
+    rows, quarantine, frames, _ = _run(replica, path, fast=True, batch=300)
+    assert frames > 0 and len(quarantine) == 1 and quarantine[0]["reason"].startswith("encoding error")
+    assert quarantine[0]["line"] == 1202
