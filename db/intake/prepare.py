@@ -178,6 +178,10 @@ def _as_text(values: list) -> list[str]:
 
 
 def prepare(batch: RawBatch, ctx: Context) -> Prepared:  # noqa: C901 - one linear pass, kept together
+    if batch.frame is not None:
+        from db.intake.fast12345 import prepare_frame
+
+        return prepare_frame(batch, ctx)
     n = len(batch)
     records = batch.input_records if batch.input_records is not None else n
     out = Prepared(records=records, last_item=max(batch.items) if n else 0, readings=batch.readings or [])

@@ -50,6 +50,8 @@ class RawBatch:
     readings: list[dict] | None = None  # IoT: sensor readings to store (device_readings)
     input_records: int | None = None  # IoT: input records behind this batch (bursts fold many into one)
     clean: bool = False  # every text column holds stripped str ('' for missing)
+    frame: object = None  # 12345 CSV fast path: a polars frame of the canonical fields (cols unused)
+    text: str | None = None  # fast path: the block's text, one record per line (raws on demand)
 
     def __len__(self) -> int:
         return len(self.items)
