@@ -287,15 +287,11 @@ class Csv12345Reader:
             if '"' not in data:
                 rows = [ln.split(delim) for ln in lines]
                 for k, (ln, row) in enumerate(zip(lines, rows, strict=True)):
-                    n = len(row)
                     err = None
-                    if n != ncols:
-                        if n == 1 and not ln.strip():
+                    if len(row) != ncols:
+                        row, err = _fit_cells(ln, row, ncols)
+                        if row is None:
                             continue  # blank line
-                        if n > ncols and not any(c.strip() for c in row[ncols:]):
-                            row = row[:ncols]
-                        else:
-                            err = f"too few fields: {n} of {ncols}" if n < ncols else f"too many fields: {n} of {ncols}"
                     out_line.append(line_no + 1 + k)
                     out_raw.append(ln)
                     out_cells.append(row)
@@ -363,15 +359,11 @@ class Csv12345Reader:
         out_err: list = []
         for k, ln in enumerate(lines):
             row = ln.split(delim)
-            n = len(row)
             err = None
-            if n != ncols:
-                if n == 1 and not ln.strip():
+            if len(row) != ncols:
+                row, err = _fit_cells(ln, row, ncols)
+                if row is None:
                     continue  # blank line
-                if n > ncols and not any(c.strip() for c in row[ncols:]):
-                    row = row[:ncols]
-                else:
-                    err = f"too few fields: {n} of {ncols}" if n < ncols else f"too many fields: {n} of {ncols}"
             out_line.append(line_no + 1 + k)
             out_raw.append(ln)
             out_cells.append(row)
@@ -502,3 +494,14 @@ class Csv12345Reader:
         if acc_items:
             yield flush()
         self.total_items = item
+
+
+def _fit_cells(line: str, row: list[str], ncols: int) -> tuple[list[str] | None, str | None]:
+    """A row whose cell count differs from the header's: ``(None, None)`` for a blank line, the row
+    cut to ``ncols`` when the extra cells are empty (trailing delimiters), else the row and its reason."""
+    n = len(row)
+    if n == 1 and not line.strip():
+        return None, None
+    if n > ncols and not any(c.strip() for c in row[ncols:]):
+        return row[:ncols], None
+    return row, (f"too few fields: {n} of {ncols}" if n < ncols else f"too many fields: {n} of {ncols}")
