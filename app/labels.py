@@ -33,6 +33,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "ecology_eye": ("长江生态眼", "Yangtze ecology eye"),
     "robot": ("网格机器人", "Grid robot"),
     "manual": ("人工录入", "Manual entry"),
+    "drill": ("演练注入", "Drill inject"),
 }
 
 CLASSES: dict[str, tuple[str, str]] = {
