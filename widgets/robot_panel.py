@@ -118,8 +118,13 @@ class RobotPanel(QWidget):
         self.run_button.clicked.connect(self.run_now)
         self.status = plain("", "RobotStatus", wrap=False)
         self.precision = plain("", "RobotPrecision")
+        self.thresholds_button = QPushButton("阈值…")
+        self.thresholds_button.setObjectName("RobotThresholdsButton")
+        self.thresholds_button.setToolTip("查看与调整各研判规则的阈值（区指挥中心可修改）")
+        self.thresholds_button.clicked.connect(self.edit_thresholds)
         top = QHBoxLayout()
         top.addWidget(self.run_button)
+        top.addWidget(self.thresholds_button)
         top.addWidget(self.status, 1)
 
         self.explanation = plain("", "RobotExplanation")
@@ -202,6 +207,14 @@ class RobotPanel(QWidget):
         elif keep is not None:
             self.show_warning(None)
         self._update_buttons()
+
+    def edit_thresholds(self) -> None:
+        """Open the 研判阈值 dialog; a saved change re-reads the precision line."""
+        from widgets.robot_thresholds import RobotThresholdsDialog
+
+        dialog = RobotThresholdsDialog(self.replica, self.session, self)
+        if dialog.exec():
+            self.reload()
 
     def warnings(self) -> list[dict]:
         return self.model.rows()

@@ -70,3 +70,37 @@ def test_panel_run_now_and_wall_is_read_only(qtbot, replica):
         panel.run_now()
     assert sig.args[0].errors == []
     assert panel.warnings()
+
+
+def test_thresholds_dialog_saves_a_changed_threshold(qtbot, replica):
+    from widgets.robot_thresholds import RobotThresholdsDialog
+
+    dialog = RobotThresholdsDialog(replica, Session(role="district", user="op1"))
+    qtbot.addWidget(dialog)
+    field = dialog.fields[("hotspot", "radius_m")]
+    assert field.isEnabled()
+    field.setValue(field.value() + 50)
+    assert dialog.changes() == {("hotspot", "radius_m"): field.value()}
+    dialog.save()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    conn = replica.reader()
+    try:
+        assert engine.thresholds(conn)["hotspot"]["radius_m"] == field.value()
+        assert conn.execute("SELECT edited_by FROM robot_settings WHERE rule = 'hotspot'").fetchone()[0] == "op1"
+    finally:
+        conn.close()
+
+
+def test_thresholds_dialog_is_read_only_for_a_street(qtbot, replica):
+    from widgets.robot_thresholds import RobotThresholdsDialog
+
+    dialog = RobotThresholdsDialog(replica, Session(role="street", scope="320613006"))
+    qtbot.addWidget(dialog)
+    assert not any(f.isEnabled() for f in dialog.fields.values())
+    dialog.save()
+    assert "只读" in dialog.message.text()
+    conn = replica.reader()
+    try:
+        assert conn.execute("SELECT count(*) FROM robot_settings").fetchone()[0] == 0
+    finally:
+        conn.close()
