@@ -95,6 +95,8 @@ def test_dashboard_wall_control_and_queue_tools_in_english(qtbot, demo_copy):
     try:
         qtbot.waitUntil(lambda: win.dashboard.controller.data is not None, timeout=20000)
         assert win.dashboard_dock.windowTitle() == "Dashboard"
+        assert win.robot_dock.windowTitle() == "Robot warnings"
+        assert win.findChild(QPushButton, "RobotToggle").text().startswith("Robot warnings")
         for title in win.dashboard.charts.titles.values():
             assert english(title), title
         for chart in win.dashboard.charts.charts().values():
