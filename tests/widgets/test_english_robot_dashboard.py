@@ -101,6 +101,9 @@ def test_dashboard_wall_control_and_queue_tools_in_english(qtbot, demo_copy):
             assert english(title), title
         for chart in win.dashboard.charts.charts().values():
             assert chart.empty_text.textItem.toPlainText() == "no data"
+        charts = win.dashboard.charts
+        for chart in (charts.category, charts.source, charts.departments):  # names with an English form
+            assert chart.labels and all(english(lab) for lab in chart.labels), chart.labels
         tiles = win.dashboard.tiles.tiles
         assert tiles
         for tile in tiles.values():
