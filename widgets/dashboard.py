@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app import labels
 from app.dashboard_data import DashboardData, Scope, load_dashboard
 from widgets import wall_style as ws
 from widgets.kpi_tiles import KpiStrip
@@ -200,12 +201,26 @@ def _street_items(data: DashboardData) -> list[tuple[str, str, float | None]]:
     return [(r["code"], f"{r.get('rank', '')}. {r.get('name') or r['code']}", r.get(key)) for r in rows]
 
 
+def _english_names(replica) -> dict[tuple[str, str], str]:
+    """English names of categories and departments (two small tables, read once)."""
+    conn = replica.reader()
+    try:
+        out = {("category", c): n for c, n in conn.execute("SELECT code, name_en FROM categories") if n}
+        out.update({("department", c): n for c, n in conn.execute("SELECT code, name_en FROM departments") if n})
+    finally:
+        conn.close()
+    return out
+
+
 class ChartSet(QObject):
     """The five charts for one scale; ``update(data)`` refreshes them all."""
 
     def __init__(self, u: float, lang: str = "zh", parent=None) -> None:
         super().__init__(parent)
         zh = _zh(lang)
+        self.lang = lang
+        self.names_en: dict[tuple[str, str], str] = {}
+        """English category / department names by (kind, code), for an English session (set by the panel)."""
         self.hourly = HourlyChart(u, lang)
         self.category = HBarChart(u, lang, color=ws.ACCENT)
         self.source = HBarChart(u, lang, color="#5b8ff9")
@@ -227,11 +242,16 @@ class ChartSet(QObject):
 
     def update(self, data: DashboardData) -> None:
         self.hourly.update_data(data)
-        self.category.set_items([(c, lab, n) for c, lab, n in data.by_category])
-        self.source.set_items([(c, lab, n) for c, lab, n in data.by_source])
+        en = self.lang == "en"
+        self.category.set_items([(c, self.names_en.get(("category", c), lab) if en else lab, n)
+                                 for c, lab, n in data.by_category])  # fmt: skip
+        self.source.set_items([(c, labels.label("source", c, "en") if en else lab, n) for c, lab, n in data.by_source])
         self.arrival.update_data(data)
         self.streets.set_items(_street_items(data))
-        self.departments.set_items(_dept_items(data))
+        depts = _dept_items(data)
+        if en:
+            depts = [(c, self.names_en.get(("department", c), lab), v) for c, lab, v in depts]
+        self.departments.set_items(depts)
 
 
 class DashboardController(QObject):
@@ -339,6 +359,8 @@ class DashboardPanel(QWidget):
         self.controller = DashboardController(replica, scope, watcher=watcher, parent=self)
         self.tiles = KpiStrip(lang)
         self.charts = ChartSet(0.5, lang, self)
+        if lang == "en":
+            self.charts.names_en = _english_names(replica)
         self.scope_label = QLabel("")
         self.scope_label.setObjectName("PanelTitle")
         self.reset_button = QPushButton("全区" if _zh(lang) else "Whole scope")

@@ -44,14 +44,24 @@ from widgets.workers import Worker, run_in_thread
 log = logging.getLogger(__name__)
 OVERLAY_JS = Path(__file__).resolve().parent.parent / "resources" / "web" / "robot_overlay.js"
 COLUMNS = [("severity", "级别"), ("rule", "规则"), ("scope", "范围"), ("explanation", "说明"), ("updated", "更新")]
+COLUMNS_EN = [("severity", "Level"), ("rule", "Rule"), ("scope", "Scope"), ("explanation", "Explanation"),
+              ("updated", "Updated")]  # fmt: skip
+
+
+def tr(zh: str, en: str, lang: str) -> str:
+    """``en`` for an English session, else ``zh``."""
+    return en if lang == "en" else zh
 
 
 class WarningsModel(RowsModel):
     COLUMNS = COLUMNS
 
-    def __init__(self, grid_names: dict | None = None, parent=None) -> None:
+    def __init__(self, grid_names: dict | None = None, parent=None, lang: str = "zh") -> None:
         super().__init__(parent)
         self.grid_names = grid_names or {}
+        self.lang = lang
+        if lang == "en":
+            self.COLUMNS = COLUMNS_EN
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         w = self.row_data(index.row())
@@ -60,12 +70,12 @@ class WarningsModel(RowsModel):
         key = COLUMNS[index.column()][0]
         if role == Qt.ItemDataRole.DisplayRole:
             if key == "severity":
-                return w["severity_zh"]
+                return w.get("severity_en", w["severity_zh"]) if self.lang == "en" else w["severity_zh"]
             if key == "rule":
-                return w["rule_zh"]
+                return w.get("rule_en", w["rule_zh"]) if self.lang == "en" else w["rule_zh"]
             if key == "scope":
                 g = w["scope"]["grid"]
-                return self.grid_names.get(g, g) if g else (w["scope"]["street"] or "全区")
+                return self.grid_names.get(g, g) if g else (w["scope"]["street"] or tr("全区", "District", self.lang))
             if key == "explanation":
                 return w["explanation_zh"]
             if key == "updated":
@@ -104,7 +114,8 @@ class RobotPanel(QWidget):
                 "SELECT g.id, g.name, s.name FROM grids g LEFT JOIN streets s ON s.code = g.street_code")}  # fmt: skip
         finally:
             conn.close()
-        self.model = WarningsModel(names, self)
+        lang = self.lang = getattr(session, "lang", "zh")
+        self.model = WarningsModel(names, self, lang)
         self.table = row_table(self, "RobotWarnings", self.model)
         hh = self.table.horizontalHeader()
         for col, width in ((0, 56), (1, 92), (2, 190), (4, 96)):
@@ -112,15 +123,16 @@ class RobotPanel(QWidget):
         hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
 
-        self.run_button = QPushButton("立即研判")
+        self.run_button = QPushButton(tr("立即研判", "Run now", lang))
         self.run_button.setObjectName("RobotRunButton")
-        self.run_button.setToolTip("立即运行全部研判规则（平时每 5 分钟自动运行）")
+        self.run_button.setToolTip(tr("立即运行全部研判规则（平时每 5 分钟自动运行）", "Run every rule now (runs every 5 minutes anyway)", lang))
         self.run_button.clicked.connect(self.run_now)
         self.status = plain("", "RobotStatus", wrap=False)
         self.precision = plain("", "RobotPrecision")
-        self.thresholds_button = QPushButton("阈值…")
+        self.thresholds_button = QPushButton(tr("阈值…", "Thresholds…", lang))
         self.thresholds_button.setObjectName("RobotThresholdsButton")
-        self.thresholds_button.setToolTip("查看与调整各研判规则的阈值（区指挥中心可修改）")
+        self.thresholds_button.setToolTip(tr("查看与调整各研判规则的阈值（区指挥中心可修改）",
+                                             "View and adjust the rules' thresholds (district centre may edit)", lang))
         self.thresholds_button.clicked.connect(self.edit_thresholds)
         top = QHBoxLayout()
         top.addWidget(self.run_button)
@@ -133,14 +145,14 @@ class RobotPanel(QWidget):
         self.evidence.setObjectName("RobotEvidence")
         self.evidence.itemActivated.connect(self._on_evidence_activated)
         self.evidence.itemClicked.connect(self._on_evidence_activated)
-        self.accept_button = QPushButton("采纳：生成事件")
+        self.accept_button = QPushButton(tr("采纳：生成事件", "Accept: create event", lang))
         self.accept_button.setObjectName("RobotAcceptButton")
         self.accept_button.clicked.connect(self.accept_current)
         self.reason = QLineEdit()
         self.reason.setObjectName("RobotDismissReason")
-        self.reason.setPlaceholderText("驳回理由（必填）")
+        self.reason.setPlaceholderText(tr("驳回理由（必填）", "Reason for dismissal (required)", lang))
         self.reason.textChanged.connect(self._update_buttons)
-        self.dismiss_button = QPushButton("驳回")
+        self.dismiss_button = QPushButton(tr("驳回", "Dismiss", lang))
         self.dismiss_button.setObjectName("RobotDismissButton")
         self.dismiss_button.clicked.connect(self.dismiss_current)
         self.message = MessageLine(self, "RobotMessage")
@@ -157,7 +169,8 @@ class RobotPanel(QWidget):
         dl.setContentsMargins(6, 0, 0, 0)
         dl.addWidget(self.explanation)
         dl.addWidget(self.action)
-        dl.addWidget(plain("依据（单击在地图上查看事件）", "RobotEvidenceTitle"))
+        dl.addWidget(plain(tr("依据（单击在地图上查看事件）", "Evidence (click to show an event on the map)", lang),
+                           "RobotEvidenceTitle"))
         dl.addWidget(self.evidence, 1)
         dl.addLayout(decide)
         dl.addWidget(self.message)
@@ -199,8 +212,14 @@ class RobotPanel(QWidget):
         parts = []
         for p in prec:
             rate = "—" if p.precision is None else f"{p.precision:.0%}"
-            parts.append(f"{p.title_zh} {rate}（{p.accepted}/{p.decided}）")
-        self.precision.setText("采纳率（采纳÷已研判）：" + "　".join(parts))
+            if self.lang == "en":
+                parts.append(f"{p.title_en or p.rule} {rate} ({p.accepted}/{p.decided})")
+            else:
+                parts.append(f"{p.title_zh} {rate}（{p.accepted}/{p.decided}）")
+        if self.lang == "en":
+            self.precision.setText("Precision (accepted ÷ decided): " + "   ".join(parts))
+        else:
+            self.precision.setText("采纳率（采纳÷已研判）：" + "　".join(parts))
         row = self.model.row_of(keep) if keep is not None else -1
         if row >= 0:
             self.table.selectRow(row)
@@ -245,16 +264,21 @@ class RobotPanel(QWidget):
             self.details = views.evidence_details(conn, w, self.session)
         finally:
             conn.close()
-        self.explanation.setText(f"{w['severity_zh']} · {w['rule_zh']}：{w['explanation_zh']}")
-        self.action.setText(f"建议：{w['suggested_action']}")
+        if self.lang == "en":
+            self.explanation.setText(f"{w.get('severity_en', w['severity_zh'])} · {w.get('rule_en', w['rule_zh'])}: "
+                                     f"{w['explanation_zh']}")  # fmt: skip
+        else:
+            self.explanation.setText(f"{w['severity_zh']} · {w['rule_zh']}：{w['explanation_zh']}")
+        self.action.setText(tr("建议：", "Suggested: ", self.lang) + str(w["suggested_action"]))
         for e in self.details["events"]:
-            item = QListWidgetItem(f"事件 #{e['id']}  {e['title']}  {timeutil.display(e['reported_at'])[5:]}  {e.get('external_id') or ''}")
+            item = QListWidgetItem(tr("事件", "Event", self.lang) + f" #{e['id']}  {e['title']}  {timeutil.display(e['reported_at'])[5:]}  {e.get('external_id') or ''}")
             item.setData(Qt.ItemDataRole.UserRole, e["id"])
             self.evidence.addItem(item)
         for p in self.details["people"]:
-            self.evidence.addItem(QListWidgetItem(f"人员  {p['label']}"))
+            self.evidence.addItem(QListWidgetItem(tr("人员", "Person", self.lang) + f"  {p['label']}"))
         for d in self.details["devices"]:
-            self.evidence.addItem(QListWidgetItem(f"设备  {d['name']}（{d['status']}）"))
+            self.evidence.addItem(QListWidgetItem(tr("设备", "Device", self.lang) + f"  {d['name']} ({d['status']})"
+                                                 if self.lang == "en" else f"设备  {d['name']}（{d['status']}）"))
         self._update_buttons()
         self.evidenceReady.emit(evidence_features(w, self.details))
 
@@ -275,26 +299,34 @@ class RobotPanel(QWidget):
         if self._pass_worker is not None and not self._pass_worker.done:
             return None
         self.run_button.setEnabled(False)
-        self.status.setText("研判中…")
+        self.status.setText(tr("研判中…", "Running…", self.lang))
         self._pass_worker = run_in_thread(engine.run_pass, self.replica, on_result=self._on_pass,
                                           on_error=self._on_pass_error)  # fmt: skip
         return self._pass_worker
 
     def _on_pass(self, result) -> None:
         self.run_button.setEnabled(True)
-        errs = f" · {len(result.errors)} 条规则出错已跳过" if result.errors else ""
-        if result.truncated:
-            errs += " · " + "、".join(f"{engine.rule(k).title_zh}共 {n} 条仅保留最大的 {MAX_FINDINGS} 条"
-                                      for k, n in result.truncated.items())
-        self.status.setText(f"{timeutil.now():%H:%M:%S} 研判完成：新增 {len(result.new)} · 更新 {len(result.updated)}"
-                            f" · 解除 {len(result.cleared)}{errs}")  # fmt: skip
+        if self.lang == "en":
+            errs = f" · {len(result.errors)} rule(s) failed, skipped" if result.errors else ""
+            if result.truncated:
+                errs += " · " + ", ".join(f"{engine.rule(k).title_en or k}: {n}, kept the largest {MAX_FINDINGS}"
+                                          for k, n in result.truncated.items())  # fmt: skip
+            self.status.setText(f"{timeutil.now():%H:%M:%S} pass done: new {len(result.new)} · updated "
+                                f"{len(result.updated)} · cleared {len(result.cleared)}{errs}")  # fmt: skip
+        else:
+            errs = f" · {len(result.errors)} 条规则出错已跳过" if result.errors else ""
+            if result.truncated:
+                errs += " · " + "、".join(f"{engine.rule(k).title_zh}共 {n} 条仅保留最大的 {MAX_FINDINGS} 条"
+                                          for k, n in result.truncated.items())
+            self.status.setText(f"{timeutil.now():%H:%M:%S} 研判完成：新增 {len(result.new)} · 更新 {len(result.updated)}"
+                                f" · 解除 {len(result.cleared)}{errs}")  # fmt: skip
         self.reload()
         self.passFinished.emit(result)
 
     def _on_pass_error(self, exc: BaseException) -> None:
         self.run_button.setEnabled(True)
         log.error("robot pass failed", exc_info=exc)
-        self.status.setText(f"研判失败：{human_error(exc)}")
+        self.status.setText(tr("研判失败：", "Pass failed: ", self.lang) + human_error(exc))
 
     # -- decisions -------------------------------------------------------------------------------
     def accept_current(self) -> Worker | None:
@@ -308,11 +340,12 @@ class RobotPanel(QWidget):
             return None
         reason = self.reason.text().strip()
         if not reason:
-            self.message.say("warn", "驳回须填写理由")
+            self.message.say("warn", tr("驳回须填写理由", "A dismissal needs a reason", self.lang))
             return None
         wid = self.current["id"]
         return self._act(views.dismiss, self.replica, self.session, wid, reason,
-                         done=lambda _r: self._decided(f"预警 #{wid} 已驳回，理由已记录"))  # fmt: skip
+                         done=lambda _r: self._decided(tr(f"预警 #{wid} 已驳回，理由已记录",
+                                                           f"Warning #{wid} dismissed, reason recorded", self.lang)))  # fmt: skip
 
     def _act(self, fn, *args, done) -> Worker:
         def failed(exc: BaseException) -> None:
@@ -329,7 +362,8 @@ class RobotPanel(QWidget):
         return self._action_worker
 
     def _accepted(self, wid: int, event_id: int) -> None:
-        self._decided(f"预警 #{wid} 已采纳，生成事件 #{event_id}")
+        self._decided(tr(f"预警 #{wid} 已采纳，生成事件 #{event_id}",
+                         f"Warning #{wid} accepted, event #{event_id} created", self.lang))
         self.eventCreated.emit(int(event_id))
 
     def _decided(self, text: str) -> None:
@@ -363,7 +397,8 @@ def install_robot_panel(window) -> QDockWidget | None:
     if session.role == "department":
         return None
     panel = RobotPanel(window.replica, session, window, autorun=True)
-    dock = QDockWidget("智能预警", window)
+    title = tr("智能预警", "Robot warnings", getattr(session, "lang", "zh"))
+    dock = QDockWidget(title, window)
     dock.setObjectName("RobotDock")
     dock.setWidget(panel)
     dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
@@ -375,14 +410,15 @@ def install_robot_panel(window) -> QDockWidget | None:
                                             window.state.select_event(eid)))  # fmt: skip
     window.watcher.changed.connect(panel.reload)
     toggle = dock.toggleViewAction()
-    toggle.setText("智能预警")
-    button = QPushButton("智能预警")
+    toggle.setText(title)
+    button = QPushButton(title)
     button.setObjectName("RobotToggle")
     button.setCheckable(True)
-    button.setToolTip("网格管理员机器人：主动研判的预警（点击展开/收起）")
+    button.setToolTip(tr("网格管理员机器人：主动研判的预警（点击展开/收起）",
+                         "Grid robot: proactive warnings (click to show/hide)", getattr(session, "lang", "zh")))
     button.toggled.connect(dock.setVisible)
     dock.visibilityChanged.connect(button.setChecked)
-    panel.openCountChanged.connect(lambda n: button.setText(f"智能预警 {n}" if n else "智能预警"))
+    panel.openCountChanged.connect(lambda n: button.setText(f"{title} {n}" if n else title))
     # the dock starts folded so the map keeps the room; the header button carries the open count
     dock.hide()
     button.setChecked(False)

@@ -22,6 +22,11 @@ from widgets.workers import run_in_thread
 log = logging.getLogger(__name__)
 
 
+def tr(zh: str, en: str, lang: str) -> str:
+    """``en`` for an English session, else ``zh``."""
+    return en if lang == "en" else zh
+
+
 class StationTools(QObject):
     exported = Signal(str, int)  # path, rows
     exportFailed = Signal(str)  # noqa: N815
@@ -32,19 +37,22 @@ class StationTools(QObject):
         self.replica = window.replica
         self.scope = window.state.session.street_scope or ""
         self.actor = window.service.actor
-        self.menu = QMenu("筛选方案", window)
+        lang = self.lang = getattr(window.state.session, "lang", "zh")
+        self.menu = QMenu(tr("筛选方案", "Saved filters", lang), window)
         self.menu.setObjectName("SavedFiltersMenu")
         self.menu.aboutToShow.connect(self._fill_menu)
         self.filters_button = QToolButton()
         self.filters_button.setObjectName("SavedFiltersButton")
-        self.filters_button.setText("筛选方案 ▾")
-        self.filters_button.setToolTip("保存当前队列筛选，或套用已保存的筛选方案")
+        self.filters_button.setText(tr("筛选方案 ▾", "Saved filters ▾", lang))
+        self.filters_button.setToolTip(tr("保存当前队列筛选，或套用已保存的筛选方案", "Save the queue's filter, or apply a saved one", lang))
         self.filters_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.filters_button.setMenu(self.menu)
         self.export_button = QToolButton()
         self.export_button.setObjectName("ExportQueueButton")
-        self.export_button.setText("导出队列")
-        self.export_button.setToolTip("把当前队列（当前筛选下的全部事件）导出为 Excel 可打开的 CSV（UTF-8 BOM）")
+        self.export_button.setText(tr("导出队列", "Export queue", lang))
+        self.export_button.setToolTip(tr("把当前队列（当前筛选下的全部事件）导出为 Excel 可打开的 CSV（UTF-8 BOM）",
+                                         "Export the current queue (all events of the filter) to an Excel-friendly CSV "
+                                         "(UTF-8 BOM)", lang))
         self.export_button.clicked.connect(self.ask_export)
         window.header.tools.insertWidget(0, self.export_button)
         window.header.tools.insertWidget(0, self.filters_button)
@@ -74,29 +82,30 @@ class StationTools(QObject):
 
     def _fill_menu(self) -> None:
         self.menu.clear()
-        self.menu.addAction("保存当前筛选…").triggered.connect(self._ask_save)
+        self.menu.addAction(tr("保存当前筛选…", "Save current filter…", self.lang)).triggered.connect(self._ask_save)
         saved = self.saved()
         if saved:
             self.menu.addSeparator()
             for name in saved:
                 self.menu.addAction(name).triggered.connect(lambda _c=False, n=name: self.apply(n))
             self.menu.addSeparator()
-            sub = self.menu.addMenu("删除")
+            sub = self.menu.addMenu(tr("删除", "Delete", self.lang))
             for name in saved:
                 sub.addAction(name).triggered.connect(lambda _c=False, n=name: self.delete(n))
 
     def _ask_save(self) -> None:
-        name, ok = QInputDialog.getText(self.window, "保存筛选方案", "名称：")
+        title = tr("保存筛选方案", "Save filter", self.lang)
+        name, ok = QInputDialog.getText(self.window, title, tr("名称：", "Name:", self.lang))
         if ok and name.strip():
             try:
                 self.save_current(name)
             except ValueError as exc:
-                QMessageBox.warning(self.window, "保存筛选方案", str(exc))
+                QMessageBox.warning(self.window, title, str(exc))
 
     # -- export -------------------------------------------------------------------------------------
     def ask_export(self) -> None:
-        default = str(Path.home() / f"队列-{timeutil.now():%Y%m%d-%H%M}.csv")
-        path, _ = QFileDialog.getSaveFileName(self.window, "导出当前队列", default, "CSV (*.csv)")
+        default = str(Path.home() / tr("队列", "queue", self.lang) + f"-{timeutil.now():%Y%m%d-%H%M}.csv")
+        path, _ = QFileDialog.getSaveFileName(self.window, tr("导出当前队列", "Export queue", self.lang), default, "CSV (*.csv)")
         if path:
             self.export(path)
 
@@ -116,13 +125,13 @@ class StationTools(QObject):
 
         def done(n: int) -> None:
             self.running = False
-            self.window.statusBar().showMessage(f"已导出队列 {n} 件：{path}", 10000)
+            self.window.statusBar().showMessage(tr(f"已导出队列 {n} 件：{path}", f"Exported {n} queue rows: {path}", self.lang), 10000)
             self.exported.emit(path, n)
 
         def failed(exc: BaseException) -> None:
             self.running = False
             log.error("queue export failed", exc_info=exc)
-            self.window.statusBar().showMessage(f"导出失败：{exc}", 10000)
+            self.window.statusBar().showMessage(tr(f"导出失败：{exc}", f"Export failed: {exc}", self.lang), 10000)
             self.exportFailed.emit(f"{type(exc).__name__}: {exc}")
 
         return run_in_thread(job, on_result=done, on_error=failed)

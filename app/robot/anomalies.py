@@ -30,10 +30,10 @@ class AnomalyRule(Rule):
     title_en = "Anomalies"
     accept_category = "ASSIGN.SUPERIOR"
     params = {
-        "min_count": Param(4, "今日最少事件数", "件", 1, 10000),
-        "z_threshold": Param(3.5, "稳健Z值阈值", "", 1, 100, integer=False),
-        "weeks": Param(8, "对比周数（同星期几）", "周", 2, 52),
-        "min_scale": Param(1.0, "离散度下限", "件", 0.1, 100, integer=False),
+        "min_count": Param(4, "今日最少事件数", "件", 1, 10000, label_en="Min. events today", unit_en="events"),
+        "z_threshold": Param(3.5, "稳健Z值阈值", "", 1, 100, integer=False, label_en="Robust z-score threshold", unit_en=""),
+        "weeks": Param(8, "对比周数（同星期几）", "周", 2, 52, label_en="Weeks compared (same weekday)", unit_en="weeks"),
+        "min_scale": Param(1.0, "离散度下限", "件", 0.1, 100, integer=False, label_en="Minimum spread", unit_en="events"),
     }
 
     def find(self, ctx: RuleContext) -> list[Finding]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 SEVERITY_ZH = {1: "Ⅰ级", 2: "Ⅱ级", 3: "Ⅲ级", 4: "Ⅳ级"}
 """National four-level warning scale: Ⅰ most severe (red) … Ⅳ least (blue)."""
+SEVERITY_EN = {1: "Level I", 2: "Level II", 3: "Level III", 4: "Level IV"}
 REAL_EVENTS = "drill_id IS NULL"
 """Drill events never count: every rule's event query carries this term."""
 M_PER_DEG_LAT = 110_574.0
@@ -34,6 +35,8 @@ class Param:
     minimum: float = 0.0
     maximum: float = 1e9
     integer: bool = True
+    label_en: str = ""
+    unit_en: str = ""
 
     def check(self, value: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):

@@ -20,7 +20,7 @@ class CareRule(Rule):
     title_en = "Vulnerable residents"
     accept_category = "LIVE.ELDERLY"
     auto_clear = True
-    params = {"days": Param(7, "默认走访周期", "天", 1, 365)}
+    params = {"days": Param(7, "默认走访周期", "天", 1, 365, label_en="Default visit interval", unit_en="days")}
 
     def find(self, ctx: RuleContext) -> list[Finding]:
         default = ctx.p("days")

@@ -44,9 +44,9 @@ class DeadlineRiskRule(Rule):
     accept_category = "ASSIGN.SUPERIOR"
     auto_clear = True
     params = {
-        "horizon_hours": Param(24, "预测时限", "小时", 1, 24 * 30),
-        "history_days": Param(30, "历史样本天数", "天", 7, 365),
-        "min_samples": Param(5, "最少历史样本", "件", 1, 1000),
+        "horizon_hours": Param(24, "预测时限", "小时", 1, 24 * 30, label_en="Forecast horizon", unit_en="hours"),
+        "history_days": Param(30, "历史样本天数", "天", 7, 365, label_en="History window", unit_en="days"),
+        "min_samples": Param(5, "最少历史样本", "件", 1, 1000, label_en="Min. history samples", unit_en="events"),
     }
 
     def find(self, ctx: RuleContext) -> list[Finding]:

@@ -22,9 +22,9 @@ class DeviceHealthRule(Rule):
     accept_category = "ASSIGN.SUPERIOR"
     auto_clear = True
     params = {
-        "silent_hours": Param(48, "失联时长", "小时", 1, 24 * 90),
-        "alarm_count": Param(20, "频繁告警次数", "次", 2, 100000),
-        "chatter_hours": Param(24, "频繁告警时间窗", "小时", 1, 24 * 30),
+        "silent_hours": Param(48, "失联时长", "小时", 1, 24 * 90, label_en="Silent for", unit_en="hours"),
+        "alarm_count": Param(20, "频繁告警次数", "次", 2, 100000, label_en="Frequent alarms count", unit_en="alarms"),
+        "chatter_hours": Param(24, "频繁告警时间窗", "小时", 1, 24 * 30, label_en="Frequent alarms window", unit_en="hours"),
     }
 
     def find(self, ctx: RuleContext) -> list[Finding]:

@@ -111,9 +111,9 @@ class HotspotRule(Rule):
     title_en = "Hot spots"
     accept_category = "ASSIGN.CAMPAIGN"
     params = {
-        "min_events": Param(3, "最少事件数", "件", 2, 1000),
-        "radius_m": Param(100, "聚集半径", "米", 10, 5000),
-        "days": Param(7, "时间窗", "天", 1, 90),
+        "min_events": Param(3, "最少事件数", "件", 2, 1000, label_en="Min. events", unit_en="events"),
+        "radius_m": Param(100, "聚集半径", "米", 10, 5000, label_en="Cluster radius", unit_en="m"),
+        "days": Param(7, "时间窗", "天", 1, 90, label_en="Time window", unit_en="days"),
     }
 
     def find(self, ctx: RuleContext) -> list[Finding]:

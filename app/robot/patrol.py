@@ -47,9 +47,9 @@ class PatrolGapRule(Rule):
     accept_category = "ASSIGN.SUPERIOR"
     auto_clear = True
     params = {
-        "days": Param(7, "网格无上报/走访天数", "天", 1, 90),
-        "away_hours": Param(4, "网格长离格工作时长", "工作小时", 1, 200),
-        "lookback_days": Param(3, "位置回看天数", "天", 1, 30),
+        "days": Param(7, "网格无上报/走访天数", "天", 1, 90, label_en="Days without reports/visits", unit_en="days"),
+        "away_hours": Param(4, "网格长离格工作时长", "工作小时", 1, 200, label_en="Grid leader away from grid", unit_en="working hours"),
+        "lookback_days": Param(3, "位置回看天数", "天", 1, 30, label_en="Location look-back", unit_en="days"),
     }
 
     def find(self, ctx: RuleContext) -> list[Finding]:

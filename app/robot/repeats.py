@@ -44,9 +44,9 @@ class RepeatRule(Rule):
     title_en = "Repeat demands"
     accept_category = "ASSIGN.VISIT"
     params = {
-        "min_calls": Param(3, "同一来电人最少诉求数", "件", 2, 1000),
-        "min_address": Param(4, "同一地址最少诉求数", "件", 2, 1000),
-        "days": Param(30, "时间窗", "天", 1, 365),
+        "min_calls": Param(3, "同一来电人最少诉求数", "件", 2, 1000, label_en="Min. demands per caller", unit_en="events"),
+        "min_address": Param(4, "同一地址最少诉求数", "件", 2, 1000, label_en="Min. demands per address", unit_en="events"),
+        "days": Param(30, "时间窗", "天", 1, 365, label_en="Time window", unit_en="days"),
     }
 
     def find(self, ctx: RuleContext) -> list[Finding]:

@@ -14,7 +14,7 @@ import orjson
 
 from app import access
 from app.intake_views import mask_name
-from app.robot.base import SEVERITY_ZH
+from app.robot.base import SEVERITY_EN, SEVERITY_ZH
 from app.robot.engine import RULES, RULES_BY_NAME, rule
 from db import robot_store
 
@@ -29,8 +29,10 @@ def warning_dict(row: sqlite3.Row | dict, *, new: bool | None = None) -> dict:
         "id": d["id"],
         "rule": d["rule"],
         "rule_zh": RULES_BY_NAME[d["rule"]].title_zh if d["rule"] in RULES_BY_NAME else d["rule"],
+        "rule_en": (RULES_BY_NAME[d["rule"]].title_en or d["rule"]) if d["rule"] in RULES_BY_NAME else d["rule"],
         "severity": d["severity"],
         "severity_zh": SEVERITY_ZH.get(d["severity"], str(d["severity"])),
+        "severity_en": SEVERITY_EN.get(d["severity"], str(d["severity"])),
         "scope": {"grid": d["grid_id"], "street": d["street_code"]},
         "location": None if d["lon"] is None else {"lon": d["lon"], "lat": d["lat"]},
         "evidence": {k: list(ev.get(k) or []) for k in robot_store.EVIDENCE_KEYS},
@@ -76,6 +78,7 @@ class RulePrecision:
     accepted: int
     dismissed: int
     open: int
+    title_en: str = ""
 
     @property
     def decided(self) -> int:
@@ -92,7 +95,7 @@ def precision_by_rule(conn: sqlite3.Connection) -> list[RulePrecision]:
         "SELECT rule, status, count(*) FROM robot_warnings GROUP BY rule, status")}  # fmt: skip
     return [
         RulePrecision(r.name, r.title_zh, counts.get((r.name, "accepted"), 0), counts.get((r.name, "dismissed"), 0),
-                      counts.get((r.name, "open"), 0))  # fmt: skip
+                      counts.get((r.name, "open"), 0), r.title_en or r.name)  # fmt: skip
         for r in RULES
     ]
 
