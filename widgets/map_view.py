@@ -231,6 +231,7 @@ class MapView(QWebEngineView):
             if self._old_page:
                 self.handler.drop_page(self._old_page)
                 self._old_page = None
+                self.history().clear()  # earlier map pages are never navigated back to
             initial, self._initial = self._initial, []
             for js in initial:
                 self._run(js, None)

@@ -18,6 +18,11 @@ def prepare_environment() -> None:
         if "--no-sandbox" not in flags:
             os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = (flags + " --no-sandbox").strip()
     os.environ.setdefault("QT_LOGGING_RULES", "qt.webenginecontext.debug=false;qt.qpa.*=false")
+    # the map page is replaced in place (theme rotation on the wall, scope changes): without this,
+    # Chromium keeps earlier documents alive in its back/forward cache for a console that runs for days
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    if "--disable-back-forward-cache" not in flags:
+        os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = (flags + " --disable-back-forward-cache").strip()
 
 
 def prepare_qt() -> None:
