@@ -328,7 +328,7 @@ class MainWindow(QMainWindow):
             self._own_commit = False
 
     def open_bulk_dispatch(self, rows: list) -> BulkDispatchDialog:
-        dialog = BulkDispatchDialog(self.replica, self.service, rows, self)
+        dialog = BulkDispatchDialog(self.replica, self.service, rows, self, lang=self.lang)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.dispatched.connect(lambda _results: (self.queue.reload_now(), self.watcher.check()))
         dialog.open()
