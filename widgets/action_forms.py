@@ -64,6 +64,12 @@ def zh_only(text: str) -> str:
     return _EN_TAIL.sub("", text or "").strip() or text
 
 
+def en_only(text: str) -> str:
+    """The English part of a bilingual message ('类别默认部门 category default department')."""
+    m = _EN_TAIL.search(text or "")
+    return m.group().strip() if m and m.group().strip() else text
+
+
 class _ListKeys(QObject):
     """Up/Down/PageUp/PageDown typed in a filter box move the list's current row."""
 
@@ -120,7 +126,7 @@ class TargetPicker(QWidget):
         for s in suggestions:
             unit = " m" if self._lang == "en" else " 米"
             dist = f" · {s.distance_m:.0f}{unit}" if s.distance_m is not None else ""
-            reason = s.reason if self._lang == "en" else zh_only(s.reason)
+            reason = en_only(s.reason) if self._lang == "en" else zh_only(s.reason)
             text = f"{SUGGESTED_MARK}{_kind_label(s.kind, self._lang)} {s.name}{dist}\n    {reason}"
             self._add(text, (s.kind, s.code), s.reason, suggested=True)
             seen.add((s.kind, s.code))
@@ -403,7 +409,7 @@ def build_form(action: str, bundle, *, suggestions=(), departments=(), streets=(
         if suggestions:
             s = suggestions[0]
             if lang == "en":
-                form.set_hint(f"Suggested: {_kind_label(s.kind, lang)} {s.name} ({s.reason})")
+                form.set_hint(f"Suggested: {_kind_label(s.kind, lang)} {s.name} ({en_only(s.reason)})")
             else:
                 form.set_hint(f"推荐：{TARGET_KIND_LABELS.get(s.kind, s.kind)} {s.name}（{zh_only(s.reason)}）")
     elif action in ("reject", "return", "defer"):
