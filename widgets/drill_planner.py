@@ -288,7 +288,7 @@ class DrillPlanner(QWidget):
         self.tabs.addTab(self._plan_tab(), self._t("计划", "Plan"))
         self.tabs.addTab(self._inject_tab(), self._t("脚本（注入）", "Script (injects)"))
         self.tabs.addTab(self._run_tab(), self._t("运行", "Run"))
-        self.tabs.addTab(self._eval_tab(), self._t("评估与报告", "Evaluation & report"))
+        self.tabs.addTab(self._eval_tab(), self._t("评估与报告", "Evaluation and report"))
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
@@ -601,8 +601,12 @@ class DrillPlanner(QWidget):
         self.list_title.setText(f"{title} ({len(drills)})" if self.lang == "en" else f"{title}（{len(drills)}）")
         self.list.clear()
         for d in drills:
-            it = QListWidgetItem(f"#{d['id']}  {d['starts_at'][5:16].replace('T', ' ')}  {d['theme']}  "
-                                 f"{queries.LEVEL_ZH[d['level']]}  {queries.STATUS_ZH[d['status']]}  {d['title']}")  # fmt: skip
+            en = self.lang == "en"
+            theme = queries.theme_label(d["theme"], self.lang)
+            level = (queries.LEVEL_EN if en else queries.LEVEL_ZH)[d["level"]]
+            status = (queries.STATUS_EN if en else queries.STATUS_ZH)[d["status"]]
+            it = QListWidgetItem(f"#{d['id']}  {d['starts_at'][5:16].replace('T', ' ')}  {theme}  "
+                                 f"{level}  {status}  {d['title']}")  # fmt: skip
             it.setData(Qt.ItemDataRole.UserRole, d["id"])
             self.list.addItem(it)
 

@@ -97,7 +97,7 @@ def test_drill_planner_is_english(qtbot, replica):
     p = win.planner
     assert win.windowTitle() == "Drill planning and runs"
     tabs = [p.tabs.tabText(i) for i in range(p.tabs.count())]
-    assert tabs == ["Plan", "Script (injects)", "Run", "Evaluation & report"]
+    assert tabs == ["Plan", "Script (injects)", "Run", "Evaluation and report"]
     headers = [p.injects.horizontalHeaderItem(i).text() for i in range(p.injects.columnCount())]
     headers += [p.progress.horizontalHeaderItem(i).text() for i in range(p.progress.columnCount())]
     headers += [p.calendar.table.horizontalHeaderItem(i).text() for i in range(7)]
@@ -109,6 +109,10 @@ def test_drill_planner_is_english(qtbot, replica):
             p.message.text())  # fmt: skip
     assert "Offset (min)" in headers and "Mon" in headers
     assert p.new_button.text() == "New drill"
+    # drill list lines: theme, level and status in English; only the drill's title is data
+    for i in range(p.list.count()):
+        line = p.list.item(i).text()
+        assert not CJK.search(line.split("  ")[2]) and not CJK.search(line.split("  ")[4]), line
 
 
 def test_import_dialog_is_english(qtbot, replica):
