@@ -36,6 +36,19 @@ ENCODINGS: dict[str | None, str] = {
     "gb18030": "GB18030",
     "gbk": "GBK",
 }
+IMPORT_FORMATS_EN: dict[str, str] = {
+    "12345-csv": "12345 hotline tickets (CSV)",
+    "open311": "Open311 service requests (JSON / XML)",
+    "citymgmt": "City-management cases (JSON)",
+    "iot-jsonl": "IoT sensor alarms (JSON Lines)",
+}
+ENCODINGS_EN: dict[str | None, str] = {None: "Auto-detect (UTF-8 / GB18030)"}
+DATUMS_EN: dict[str, str] = {
+    "WGS-84": "WGS-84 (GPS)",
+    "GCJ-02": "GCJ-02 (Amap / Tencent)",
+    "BD-09": "BD-09 (Baidu)",
+    "CGCS2000": "CGCS2000 (China 2000)",
+}
 DATUMS: dict[str, str] = {
     "WGS-84": "WGS-84（GPS）",
     "GCJ-02": "GCJ-02（高德 / 腾讯 火星坐标）",

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import timeutil
+from app.lifecycle import action_label
 from app.panel_data import ACTION_LABELS, TARGET_KIND_LABELS, WHISTLE_LEVEL_LABELS, WHISTLE_LEVELS
 from widgets.intake_common import plain as plain_label
 
@@ -38,6 +39,21 @@ CONFIRM_KEYS = ("Ctrl+Return", "Ctrl+Enter")
 TargetRole = Qt.ItemDataRole.UserRole
 SUGGESTED_MARK = "★ "
 KEEP_TARGET = ("", "")  # rework: keep the current assignee
+WHISTLE_LEVEL_LABELS_EN = {"grid": "Grid", "street": "Street", "district": "District"}
+TARGET_KIND_LABELS_EN = {"department": "Department", "grid": "Grid head", "street": "Street"}
+
+
+def tr(zh: str, en: str, lang: str = "zh") -> str:
+    """``en`` in English mode, else ``zh``."""
+    return en if lang == "en" else zh
+
+
+def _kind_label(kind: str, lang: str) -> str:
+    return (TARGET_KIND_LABELS_EN if lang == "en" else TARGET_KIND_LABELS).get(kind, kind)
+
+
+def _level_label(level: str, lang: str) -> str:
+    return (WHISTLE_LEVEL_LABELS_EN if lang == "en" else WHISTLE_LEVEL_LABELS).get(level, level)
 
 
 _EN_TAIL = re.compile(r"\s*[A-Za-z][A-Za-z '’-]*(?:#\d+)?\s*$")
@@ -46,6 +62,12 @@ _EN_TAIL = re.compile(r"\s*[A-Za-z][A-Za-z '’-]*(?:#\d+)?\s*$")
 def zh_only(text: str) -> str:
     """The Chinese part of a bilingual message ('类别默认部门 category default department')."""
     return _EN_TAIL.sub("", text or "").strip() or text
+
+
+def en_only(text: str) -> str:
+    """The English part of a bilingual message ('类别默认部门 category default department')."""
+    m = _EN_TAIL.search(text or "")
+    return m.group().strip() if m and m.group().strip() else text
 
 
 class _ListKeys(QObject):
@@ -71,11 +93,13 @@ class TargetPicker(QWidget):
 
     changed = Signal()
 
-    def __init__(self, parent=None, *, keep_option: str | None = None) -> None:
+    def __init__(self, parent=None, *, keep_option: str | None = None, lang: str = "zh") -> None:
         super().__init__(parent)
+        self._lang = lang
         self.filter = QLineEdit(self)
         self.filter.setObjectName("targetFilter")
-        self.filter.setPlaceholderText("筛选派遣对象（部门、街道、网格长）")
+        self.filter.setPlaceholderText(tr("筛选派遣对象（部门、街道、网格长）",
+                                          "Filter targets (department, street, grid head)", lang))
         self.filter.setClearButtonEnabled(True)
         self.list = QListWidget(self)
         self.list.setObjectName("targetList")
@@ -100,16 +124,18 @@ class TargetPicker(QWidget):
             self._add(self._keep_option, KEEP_TARGET, "")
         seen: set[tuple[str, str]] = set()
         for s in suggestions:
-            dist = f" · {s.distance_m:.0f} 米" if s.distance_m is not None else ""
-            text = f"{SUGGESTED_MARK}{TARGET_KIND_LABELS.get(s.kind, s.kind)} {s.name}{dist}\n    {zh_only(s.reason)}"
+            unit = " m" if self._lang == "en" else " 米"
+            dist = f" · {s.distance_m:.0f}{unit}" if s.distance_m is not None else ""
+            reason = en_only(s.reason) if self._lang == "en" else zh_only(s.reason)
+            text = f"{SUGGESTED_MARK}{_kind_label(s.kind, self._lang)} {s.name}{dist}\n    {reason}"
             self._add(text, (s.kind, s.code), s.reason, suggested=True)
             seen.add((s.kind, s.code))
         for code, name in departments:
             if ("department", code) not in seen:
-                self._add(f"部门 {name}", ("department", code), code)
+                self._add(f"{_kind_label('department', self._lang)} {name}", ("department", code), code)
         for code, name in streets:
             if ("street", code) not in seen:
-                self._add(f"街道 {name}", ("street", code), code)
+                self._add(f"{_kind_label('street', self._lang)} {name}", ("street", code), code)
         if self.list.count():
             self.list.setCurrentRow(0)
 
@@ -164,9 +190,10 @@ class ActionForm(QFrame):
     confirmed = Signal()
     cancelled = Signal()
 
-    def __init__(self, action: str, title: str, parent=None) -> None:
+    def __init__(self, action: str, title: str, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
         self.action = action
+        self.lang = lang
         self.setObjectName("ActionForm")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.fields: dict[str, QWidget] = {}
@@ -177,10 +204,10 @@ class ActionForm(QFrame):
         self.form = QFormLayout()
         self.form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.ok = QPushButton("确认  Ctrl+Enter", self)
+        self.ok = QPushButton(tr("确认", "Confirm", lang) + "  Ctrl+Enter", self)
         self.ok.setObjectName("ActionConfirm")
         self.ok.setAutoDefault(False)
-        self.cancel = QPushButton("取消  Esc", self)
+        self.cancel = QPushButton(tr("取消", "Cancel", lang) + "  Esc", self)
         self.cancel.setObjectName("ActionCancel")
         self.cancel.setAutoDefault(False)
         self.ok.clicked.connect(self.confirmed)
@@ -214,7 +241,7 @@ class ActionForm(QFrame):
         self.fields[key] = widget
         if required:
             self.required[key] = required
-        self.form.addRow(plain_label(label + ("＊" if required else ""), wrap=False), container or widget)
+        self.form.addRow(plain_label(label + (("＊" if self.lang != "en" else " *") if required else ""), wrap=False), container or widget)
         if self._first is None:
             self._first = focus or widget
         return widget
@@ -302,10 +329,10 @@ def _line(placeholder: str = "", text: str = "") -> QLineEdit:
     return e
 
 
-def _dept_checklist(departments, checked: set[str]) -> tuple[QWidget, QListWidget]:
+def _dept_checklist(departments, checked: set[str], lang: str = "zh") -> tuple[QWidget, QListWidget]:
     box = QWidget()
     filt = QLineEdit(box)
-    filt.setPlaceholderText("筛选部门；空格勾选")
+    filt.setPlaceholderText(tr("筛选部门；空格勾选", "Filter departments; Space toggles", lang))
     filt.setClearButtonEnabled(True)
     view = QListWidget(box)
     view.setObjectName("deptChecklist")
@@ -354,38 +381,54 @@ def _dept_checklist(departments, checked: set[str]) -> tuple[QWidget, QListWidge
 
 
 def build_form(action: str, bundle, *, suggestions=(), departments=(), streets=(), session=None,
-               now: dt.datetime | None = None, parent=None) -> ActionForm:  # fmt: skip
-    """The inline form of ``action`` for the event in ``bundle`` (an ``app.panel_data.DetailBundle``)."""
+               now: dt.datetime | None = None, parent=None, lang: str = "zh") -> ActionForm:  # fmt: skip
+    """The inline form of ``action`` for the event in ``bundle`` (an ``app.panel_data.DetailBundle``).
+    ``lang`` 'en' shows the English texts."""
     ev = bundle.event
-    label = ACTION_LABELS.get(action, action)
-    form = ActionForm(action, f"{label} · 事件 #{ev['id']}", parent)
+
+    def t(zh: str, en: str) -> str:
+        return tr(zh, en, lang)
+
+    label = action_label(action, "en") if lang == "en" else ACTION_LABELS.get(action, action)
+    form = ActionForm(action, f"{label} · " + t("事件", "event") + f" #{ev['id']}", parent, lang=lang)
     now = now or timeutil.now()
     if action in ("dispatch", "rework"):
         keep = None
         if action == "rework":
             current = ev.get("assignee_name") or ev.get("assignee_code") or "—"
-            keep = f"保持原承办对象：{current}"
-        picker = TargetPicker(form, keep_option=keep)
+            keep = t("保持原承办对象：", "Keep the current assignee: ") + f"{current}"
+        picker = TargetPicker(form, keep_option=keep, lang=lang)
         picker.populate(suggestions, departments, streets)
-        form.add("target", "派遣对象", picker, required="请选择派遣对象", focus=picker.focus_widget())
+        form.add("target", t("派遣对象", "Target"), picker, required=t("请选择派遣对象", "Choose a dispatch target"),
+                 focus=picker.focus_widget())  # fmt: skip
         if action == "rework":
-            form.add("reason", "返工理由", _line("核查未通过的原因"), required="返工须填写理由")
+            form.add("reason", t("返工理由", "Rework reason"), _line(t("核查未通过的原因", "Why verification failed")),
+                     required=t("返工须填写理由", "Rework needs a reason"))  # fmt: skip
         else:
-            form.add("note", "派遣说明", _line("可选：处置要求"))
+            form.add("note", t("派遣说明", "Instructions"), _line(t("可选：处置要求", "Optional: what to do")))
         if suggestions:
             s = suggestions[0]
-            form.set_hint(f"推荐：{TARGET_KIND_LABELS.get(s.kind, s.kind)} {s.name}（{zh_only(s.reason)}）")
+            if lang == "en":
+                form.set_hint(f"Suggested: {_kind_label(s.kind, lang)} {s.name} ({en_only(s.reason)})")
+            else:
+                form.set_hint(f"推荐：{TARGET_KIND_LABELS.get(s.kind, s.kind)} {s.name}（{zh_only(s.reason)}）")
     elif action in ("reject", "return", "defer"):
-        what = {"reject": "不予受理理由", "return": "退回理由", "defer": "缓办理由"}[action]
-        form.add("reason", what, _line("必填"), required=f"{label}须填写理由")
+        if lang == "en":
+            what = {"reject": "Rejection reason", "return": "Return reason", "defer": "Deferral reason"}[action]
+        else:
+            what = {"reject": "不予受理理由", "return": "退回理由", "defer": "缓办理由"}[action]
+        form.add("reason", what, _line(t("必填", "Required")),
+                 required=f"{label}: a reason is required" if lang == "en" else f"{label}须填写理由")  # fmt: skip
         if action == "defer":
-            form.add("approver", "批准人", _line("可选：批准缓办的领导"))
-            form.set_hint("缓办期间暂停办理时限，到场时限不暂停。")
+            form.add("approver", t("批准人", "Approver"), _line(t("可选：批准缓办的领导", "Optional: approving leader")))
+            form.set_hint(t("缓办期间暂停办理时限，到场时限不暂停。",
+                            "The handling deadline pauses while deferred; the arrival deadline does not."))  # fmt: skip
     elif action == "merge":
-        into = _line("并入的事件编号")
+        into = _line(t("并入的事件编号", "Event number to merge into"))
         into.setValidator(QIntValidator(1, 2_000_000_000, into))
-        form.add("into", "并入事件", into, required="请填写要并入的事件编号")
-        form.add("note", "说明", _line("可选：重复上报等"))
+        form.add("into", t("并入事件", "Merge into"), into,
+                 required=t("请填写要并入的事件编号", "Enter the event number to merge into"))  # fmt: skip
+        form.add("note", t("说明", "Note"), _line(t("可选：重复上报等", "Optional: duplicate report etc.")))
     elif action == "whistle":
         level = QComboBox()
         open_top = max(
@@ -393,32 +436,39 @@ def build_form(action: str, bundle, *, suggestions=(), departments=(), streets=(
         )
         for i, code in enumerate(WHISTLE_LEVELS):
             if i > open_top:
-                level.addItem(WHISTLE_LEVEL_LABELS[code], code)
+                level.addItem(_level_label(code, lang), code)
         default = "street" if session is not None and session.role == "street" else "district"
         i = level.findData(default)
         level.setCurrentIndex(i if i >= 0 else 0)
-        form.add("level", "吹哨层级", level)
+        form.add("level", t("吹哨层级", "Whistle level"), level)
         first = next((s.code for s in suggestions if s.kind == "department"), None)
-        box, view = _dept_checklist(departments, {first} if first else set())
-        form.add("departments", "召集部门", view, required="至少召集一个部门", focus=box.filter,  # type: ignore[attr-defined]
-                 container=box)  # fmt: skip
+        box, view = _dept_checklist(departments, {first} if first else set(), lang)
+        form.add("departments", t("召集部门", "Summon"), view, required=t("至少召集一个部门", "Summon at least one department"),
+                 focus=box.filter, container=box)  # type: ignore[attr-defined]  # fmt: skip
         spin = QSpinBox()
         spin.setRange(5, 24 * 60)
         spin.setSingleStep(5)
         spin.setValue(30)
-        spin.setSuffix(" 分钟内报到")
-        form.add("deadline", "报到时限", spin)
-        form.add("reason", "吹哨事由", _line("必填：需要哪些部门联动处置"), required="吹哨须填写事由")
+        spin.setSuffix(t(" 分钟内报到", " min to check in"))
+        form.add("deadline", t("报到时限", "Check-in deadline"), spin)
+        form.add("reason", t("吹哨事由", "Whistle reason"),
+                 _line(t("必填：需要哪些部门联动处置", "Required: which departments must act together")),
+                 required=t("吹哨须填写事由", "A whistle needs a reason"))  # fmt: skip
         if open_top >= 0:
-            form.set_hint(f"已有{WHISTLE_LEVEL_LABELS[WHISTLE_LEVELS[open_top]]}哨进行中：再吹为升级，原哨随之结束。")
+            if lang == "en":
+                form.set_hint(f"A {_level_label(WHISTLE_LEVELS[open_top], lang).lower()} whistle is open: "
+                              "blowing again escalates and closes it.")  # fmt: skip
+            else:
+                form.set_hint(f"已有{WHISTLE_LEVEL_LABELS[WHISTLE_LEVELS[open_top]]}哨进行中：再吹为升级，原哨随之结束。")
     elif action == "close_whistle":
         combo = QComboBox()
         for w in bundle.whistles:
             if not w.get("closed_at"):
-                combo.addItem(f"#{w['id']} {WHISTLE_LEVEL_LABELS.get(w['level'], w['level'])}哨 · "
+                combo.addItem(f"#{w['id']} {_level_label(w['level'], lang)}" + t("哨", " whistle") + " · "
                               f"{timeutil.display(w['blown_at'])}", w["id"])  # fmt: skip
-        form.add("whistle", "结束哪一哨", combo)
-        form.add("reason", "处置结果", _line("必填：联动处置结果"), required="结束吹哨须填写结果")
+        form.add("whistle", t("结束哪一哨", "Whistle to close"), combo)
+        form.add("reason", t("处置结果", "Outcome"), _line(t("必填：联动处置结果", "Required: outcome of the joint action")),
+                 required=t("结束吹哨须填写结果", "Closing a whistle needs an outcome"))  # fmt: skip
     elif action == "check_in":
         combo = QComboBox()
         for w in bundle.whistles:
@@ -429,15 +479,16 @@ def build_form(action: str, bundle, *, suggestions=(), departments=(), streets=(
                     continue
                 if session is not None and session.role == "department" and d["department_code"] != session.scope:
                     continue
-                late = "（已超时）" if d["deadline_at"] < timeutil.to_iso(now) else ""
+                late = t("（已超时）", " (overdue)") if d["deadline_at"] < timeutil.to_iso(now) else ""
                 combo.addItem(
-                    f"{d.get('department_name') or d['department_code']} · 哨#{w['id']} · "
-                    f"时限 {timeutil.display(d['deadline_at'])}{late}",
+                    f"{d.get('department_name') or d['department_code']} · " + t("哨", "whistle ") + f"#{w['id']} · "
+                    + t("时限 ", "due ") + f"{timeutil.display(d['deadline_at'])}{late}",
                     (w["id"], d["department_code"]),
                 )
-        form.add("check_in", "报到部门", combo, required="没有待报到的部门")
+        form.add("check_in", t("报到部门", "Department"), combo,
+                 required=t("没有待报到的部门", "No department is waiting to check in"))  # fmt: skip
     elif action == "supervise":
-        form.add("note", "督办意见", _line("", "督办：请加快办理"))
+        form.add("note", t("督办意见", "Supervision note"), _line("", t("督办：请加快办理", "Supervision: please speed up")))
     elif action == "extend":
         due = QDateTimeEdit()
         due.setDisplayFormat("yyyy-MM-dd HH:mm")
@@ -447,20 +498,22 @@ def build_form(action: str, bundle, *, suggestions=(), departments=(), streets=(
         # wall-clock Beijing time in the editor (values() attaches Asia/Shanghai again)
         due.setDateTime(QDateTime(QDate(proposal.year, proposal.month, proposal.day),
                                   QTime(proposal.hour, proposal.minute)))  # fmt: skip
-        form.add("new_due", "新办结时限", due)
-        form.add("approver", "批准人", _line("必填：批准延期的领导"), required="延期须填写批准人")
-        form.add("reason", "延期理由", _line("必填"), required="延期须填写理由")
+        form.add("new_due", t("新办结时限", "New handling deadline"), due)
+        form.add("approver", t("批准人", "Approver"), _line(t("必填：批准延期的领导", "Required: approving leader")),
+                 required=t("延期须填写批准人", "An extension needs an approver"))  # fmt: skip
+        form.add("reason", t("延期理由", "Extension reason"), _line(t("必填", "Required")),
+                 required=t("延期须填写理由", "An extension needs a reason"))  # fmt: skip
         if ev.get("handle_due_at"):
-            form.set_hint(f"原办结时限 {ev['handle_due_at'][:16].replace('T', ' ')}")
+            form.set_hint(t("原办结时限 ", "Current handling deadline ") + f"{ev['handle_due_at'][:16].replace('T', ' ')}")
     elif action == "evaluate":
         spin = QSpinBox()
         spin.setRange(1, 5)
         spin.setValue(5)
-        spin.setSuffix(" 分（1 不满意 … 5 非常满意）")
-        form.add("satisfaction", "满意度", spin)
-        form.add("comment", "评价意见", _line("可选"))
+        spin.setSuffix(t(" 分（1 不满意 … 5 非常满意）", " (1 dissatisfied … 5 very satisfied)"))
+        form.add("satisfaction", t("满意度", "Satisfaction"), spin)
+        form.add("comment", t("评价意见", "Comment"), _line(t("可选", "Optional")))
     elif action == "note":
-        form.add("note", "备注", _line("必填"), required="备注不能为空")
+        form.add("note", t("备注", "Note"), _line(t("必填", "Required")), required=t("备注不能为空", "The note must not be empty"))
     else:  # accept, acknowledge, arrive, resume, handle, verify, close
-        form.add("note", "说明", _line("可选"))
+        form.add("note", t("说明", "Note"), _line(t("可选", "Optional")))
     return form

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from app import labels, panel_data
 from app.access import AccessDenied
 from db import event_ops
-from widgets.action_forms import TargetPicker, plain_label
+from widgets.action_forms import TargetPicker, plain_label, tr
 from widgets.workers import run_in_thread
 
 
@@ -35,10 +35,11 @@ class BulkDispatchDialog(QDialog):
 
     dispatched = Signal(list)
 
-    def __init__(self, replica, service, rows: list[dict], parent=None) -> None:
+    def __init__(self, replica, service, rows: list[dict], parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
+        self.lang = lang
         self.setObjectName("BulkDispatchDialog")
-        self.setWindowTitle(f"批量派遣 — {len(rows)} 件事件")
+        self.setWindowTitle(tr(f"批量派遣 — {len(rows)} 件事件", f"Bulk dispatch — {len(rows)} events", lang))
         self.resize(720, 640)
         self.service = service
         self.rows = list(rows)
@@ -59,26 +60,26 @@ class BulkDispatchDialog(QDialog):
         self.events = QListWidget(self)
         self.events.setObjectName("bulkEvents")
         for r in self.rows:
-            item = QListWidgetItem(f"#{r['id']}  [{labels.label('status', r.get('status'))}] {r.get('title') or ''}")
+            item = QListWidgetItem(f"#{r['id']}  [{labels.label('status', r.get('status'), lang)}] {r.get('title') or ''}")
             item.setData(Qt.ItemDataRole.UserRole, r["id"])
             self.events.addItem(item)
         self.events.setMaximumHeight(160)
         not_ready = [r for r in self.rows if r.get("status") not in ("accepted", "returned")]
-        self.picker = TargetPicker(self)
+        self.picker = TargetPicker(self, lang=lang)
         self.picker.populate(suggestions, depts, streets)
         self.note = QLineEdit(self)
         self.note.setObjectName("bulkNote")
-        self.note.setPlaceholderText("派遣说明（可选）")
+        self.note.setPlaceholderText(tr("派遣说明（可选）", "Instructions (optional)", lang))
         self.message = plain_label("", "detailMessage")
         self.message.hide()
         self.failures = QListWidget(self)
         self.failures.setObjectName("bulkFailures")
         self.failures.hide()
-        self.ok = QPushButton("派遣全部  Ctrl+Enter", self)
+        self.ok = QPushButton(tr("派遣全部", "Dispatch all", lang) + "  Ctrl+Enter", self)
         self.ok.setObjectName("ActionConfirm")
         self.ok.setAutoDefault(False)
         self.ok.clicked.connect(self.confirm)
-        self.cancel = QPushButton("关闭  Esc", self)
+        self.cancel = QPushButton(tr("关闭", "Close", lang) + "  Esc", self)
         self.cancel.setAutoDefault(False)
         self.cancel.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -86,15 +87,19 @@ class BulkDispatchDialog(QDialog):
         buttons.addWidget(self.cancel)
         buttons.addWidget(self.ok)
         lay = QVBoxLayout(self)
-        lay.addWidget(plain_label(f"批量派遣 {len(self.rows)} 件事件到同一对象", "DialogTitle"))
+        lay.addWidget(plain_label(tr(f"批量派遣 {len(self.rows)} 件事件到同一对象",
+                                    f"Dispatch {len(self.rows)} events to one target", lang), "DialogTitle"))
         if suggestions:
-            lay.addWidget(plain_label(f"★ 推荐依据首条事件 #{self.rows[0]['id']}", "dialogHint"))
+            lay.addWidget(plain_label(tr("★ 推荐依据首条事件 ", "★ Suggestions from the first event ", lang)
+                                      + f"#{self.rows[0]['id']}", "dialogHint"))
         if not_ready:
             lay.addWidget(plain_label(
-                f"注意：{len(not_ready)} 件不在「受理 / 退回」状态，派遣时将被拒绝并逐条列出原因。", "dialogHint"
+                tr(f"注意：{len(not_ready)} 件不在「受理 / 退回」状态，派遣时将被拒绝并逐条列出原因。",
+                   f"Note: {len(not_ready)} events are not accepted/returned; they will be refused, each with its reason.",
+                   lang), "dialogHint"
             ))  # fmt: skip
         lay.addWidget(self.events)
-        lay.addWidget(plain_label("派遣对象", "subTitle"))
+        lay.addWidget(plain_label(tr("派遣对象", "Target", lang), "subTitle"))
         lay.addWidget(self.picker, 1)
         lay.addWidget(self.note)
         lay.addWidget(self.message)
@@ -117,13 +122,13 @@ class BulkDispatchDialog(QDialog):
             return False
         target = self.picker.selected()
         if target is None:
-            self._say("warn", "请选择派遣对象")
+            self._say("warn", tr("请选择派遣对象", "Choose a dispatch target", self.lang))
             return False
         versions = {int(r["id"]): int(r["version"]) for r in self.rows}
         note = self.note.text().strip() or None
         self._running = True
         self.ok.setEnabled(False)
-        self._say("info", f"正在派遣 {len(versions)} 件…")
+        self._say("info", tr(f"正在派遣 {len(versions)} 件…", f"Dispatching {len(versions)} events…", self.lang))
         QApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
         run_in_thread(
             self.service.bulk_dispatch, versions, target[0], target[1], note,
@@ -140,19 +145,27 @@ class BulkDispatchDialog(QDialog):
         self.results = results
         ok = [r for r in results if r.ok]
         bad = [r for r in results if not r.ok]
-        self._say("ok" if not bad else "warn", f"已派遣 {len(ok)} 件" + (f"，{len(bad)} 件未派遣：" if bad else "。"))
+        if self.lang == "en":
+            text = f"Dispatched {len(ok)}" + (f", {len(bad)} not dispatched:" if bad else ".")
+        else:
+            text = f"已派遣 {len(ok)} 件" + (f"，{len(bad)} 件未派遣：" if bad else "。")
+        self._say("ok" if not bad else "warn", text)
         self.failures.clear()
         for r in bad:
-            why = "他人已修改" if r.conflict else ("超出权限" if r.refused else "不可派遣")
-            item = QListWidgetItem(f"#{r.event_id} · {why}：{r.error}")
+            if self.lang == "en":
+                why = "changed by another operator" if r.conflict else ("out of scope" if r.refused else "cannot dispatch")
+                item = QListWidgetItem(f"#{r.event_id} · {why}: {r.error}")
+            else:
+                why = "他人已修改" if r.conflict else ("超出权限" if r.refused else "不可派遣")
+                item = QListWidgetItem(f"#{r.event_id} · {why}：{r.error}")
             item.setToolTip(r.error or "")
             self.failures.addItem(item)
         self.failures.setVisible(bool(bad))
-        self.ok.setText("已完成")
+        self.ok.setText(tr("已完成", "Done", self.lang))
         self.cancel.setFocus()
         self.dispatched.emit(results)
 
     def _failed(self, exc: BaseException) -> None:
         self._finish()
         self.ok.setEnabled(True)
-        self._say("error", f"批量派遣失败：{exc}")
+        self._say("error", tr("批量派遣失败：", "Bulk dispatch failed: ", self.lang) + f"{exc}")

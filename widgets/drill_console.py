@@ -157,11 +157,13 @@ class DrillRunBar(QWidget):
         super().__init__(parent)
         self.setObjectName("DrillRunBar")
         self.c = controller
+        self.lang = getattr(controller.session, "lang", "zh")
+        en = self.lang == "en"
         self.label = QLabel("")
         self.label.setObjectName("drillClock")
-        self.pause_button = QPushButton("暂停")
-        self.resume_button = QPushButton("继续")
-        self.stop_button = QPushButton("结束")
+        self.pause_button = QPushButton("Pause" if en else "暂停")
+        self.resume_button = QPushButton("Resume" if en else "继续")
+        self.stop_button = QPushButton("Stop" if en else "结束")
         self.speed = QComboBox()
         self.speed.setObjectName("drillSpeed")
         for s in SPEEDS:
@@ -191,8 +193,11 @@ class DrillRunBar(QWidget):
         d = self.current()
         if d is None:
             return
-        if QMessageBox.question(self, "结束演练", f"结束演练 #{d['id']}「{d['title']}」？未下发的注入将不再下发。") \
-                != QMessageBox.StandardButton.Yes:  # fmt: skip
+        if self.lang == "en":
+            title, text = "Stop drill", f"Stop drill #{d['id']} “{d['title']}”? Pending injects will not be sent."
+        else:
+            title, text = "结束演练", f"结束演练 #{d['id']}「{d['title']}」？未下发的注入将不再下发。"
+        if QMessageBox.question(self, title, text) != QMessageBox.StandardButton.Yes:
             return
         self.c.stop(d["id"])
 
@@ -201,9 +206,14 @@ class DrillRunBar(QWidget):
         self.setVisible(d is not None)
         if d is None:
             return
-        word = "演练进行中" if d["status"] == "running" else "演练已暂停"
-        self.label.setText(f"【演练】{word} #{d['id']} {d['title'][:14]} · 场景时间 {clock.fmt(self.c.elapsed(d))}"
-                           f" ×{d['speed']:g}")  # fmt: skip
+        if self.lang == "en":
+            word = "drill running" if d["status"] == "running" else "drill paused"
+            self.label.setText(f"[DRILL] {word} #{d['id']} {d['title'][:14]} · scenario time "
+                               f"{clock.fmt(self.c.elapsed(d))} ×{d['speed']:g}")  # fmt: skip
+        else:
+            word = "演练进行中" if d["status"] == "running" else "演练已暂停"
+            self.label.setText(f"【演练】{word} #{d['id']} {d['title'][:14]} · 场景时间 {clock.fmt(self.c.elapsed(d))}"
+                               f" ×{d['speed']:g}")  # fmt: skip
         self.pause_button.setEnabled(d["status"] == "running")
         self.resume_button.setEnabled(d["status"] == "paused")
         i = self.speed.findData(float(d["speed"]))
@@ -224,7 +234,7 @@ def install_drills(window) -> DrillController:
     window.header.tools.insertWidget(0, window.drill_bar)
     button = QPushButton("演练" if session.lang == "zh" else "Drills")
     button.setObjectName("DrillButton")
-    button.setToolTip("演练计划、脚本、运行与评估报告")
+    button.setToolTip("演练计划、脚本、运行与评估报告" if session.lang == "zh" else "Drill plans, scripts, runs and reports")
     window.header.tools.insertWidget(1, button)
     window.drill_planner = None
 

@@ -58,6 +58,19 @@ INJECT_COLUMNS = (
 PLAYER_COLUMNS = ("offset_min", "title", "content", "category", "grid_id", "target_level", "target_department", "status")
 ROLE_ZH = {"coordinator": "演练协调员", "grid_leader": "网格长", "street_centre": "街道指挥中心"}
 INJECT_STATUS_ZH = {"pending": "待下发", "fired": "已下发", "skipped": "未下发"}
+LEVELS_EN = {"district": "District", "street": "Street", "grid": "Grid"}
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+INJECT_COLUMNS_EN = {
+    "offset_min": "Offset (min)", "title": "Title", "content": "Content", "category": "Event type", "class": "Class",
+    "grid_id": "Grid", "lon": "Lon", "lat": "Lat", "target_level": "Target level",
+    "target_department": "Target department", "expected_action": "Expected action", "expected_stage": "Assessed stage",
+    "allowed_min": "Limit (min)", "parent_seq": "Follows #", "status": "Status",
+}  # fmt: skip
+ROLE_EN = {"coordinator": "coordinator", "grid_leader": "grid leader", "street_centre": "street centre"}
+
+
+def _tr(zh: str, en: str, lang: str) -> str:
+    return en if lang == "en" else zh
 
 
 def _qdt(iso: str) -> QDateTime:
@@ -76,16 +89,17 @@ class CalendarView(QWidget):
     daySelected = Signal(object)  # noqa: N815 - dt.date
     drillActivated = Signal(int)  # noqa: N815
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
+        self.lang = lang
         self.mode = "week"
         self.anchor = timeutil.now().date()
         self.drills: list[dict] = []
         self.prev_button = QPushButton("◀")
-        self.today_button = QPushButton("今天")
+        self.today_button = QPushButton(_tr("今天", "Today", lang))
         self.next_button = QPushButton("▶")
-        self.week_button = QPushButton("周")
-        self.month_button = QPushButton("月")
+        self.week_button = QPushButton(_tr("周", "Week", lang))
+        self.month_button = QPushButton(_tr("月", "Month", lang))
         for b in (self.week_button, self.month_button):
             b.setCheckable(True)
         group = QButtonGroup(self)
@@ -102,7 +116,7 @@ class CalendarView(QWidget):
         top.addWidget(self.month_button)
         self.table = QTableWidget(1, 7)
         self.table.setObjectName("drillCalendar")
-        self.table.setHorizontalHeaderLabels(list(WEEKDAYS_ZH))
+        self.table.setHorizontalHeaderLabels(list(WEEKDAYS_EN if lang == "en" else WEEKDAYS_ZH))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -165,14 +179,16 @@ class CalendarView(QWidget):
         if self.mode == "week":
             self.range_label.setText(f"{days[0]:%Y-%m-%d} – {days[-1]:%m-%d}")
         else:
-            self.range_label.setText(f"{self.anchor:%Y 年 %m 月}")
+            self.range_label.setText(f"{self.anchor:%Y-%m}" if self.lang == "en" else f"{self.anchor:%Y 年 %m 月}")
         for i, day in enumerate(days):
             items = self.drills_on(day)
             lines = [f"{day.month}-{day.day:02d}" if self.mode == "week" else f"{day.day}"]
             for d in items[: 6 if self.mode == "week" else 3]:
-                lines.append(f"{d['starts_at'][11:16]} {d['theme']} #{d['id']} · {queries.STATUS_ZH[d['status']]}")
+                words = (queries.STATUS_EN if self.lang == "en" else queries.STATUS_ZH)[d["status"]]
+                theme = queries.theme_label(d["theme"], self.lang)
+                lines.append(f"{d['starts_at'][11:16]} {theme} #{d['id']} · {words}")
             if len(items) > (6 if self.mode == "week" else 3):
-                lines.append(f"… 共 {len(items)} 场")
+                lines.append(_tr(f"… 共 {len(items)} 场", f"… {len(items)} in all", self.lang))
             cell = QTableWidgetItem("\n".join(lines))
             cell.setData(Qt.ItemDataRole.UserRole, day.isoformat())
             cell.setTextAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
@@ -214,6 +230,7 @@ class DrillPlanner(QWidget):
         self.setObjectName("DrillPlanner")
         self.replica = replica
         self.session = session
+        self.lang = getattr(session, "lang", "zh")
         self.actor = access.actor_of(session)
         self.coordinator = queries.can_see_scenario(session)
         if controller is None:
@@ -240,12 +257,15 @@ class DrillPlanner(QWidget):
         self.reload()
         self.new_drill()
 
+    def _t(self, zh: str, en: str) -> str:
+        return _tr(zh, en, self.lang)
+
     # -- layout -------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.calendar = CalendarView()
+        self.calendar = CalendarView(lang=self.lang)
         self.list = QListWidget()
         self.list.setObjectName("drillList")
-        self.new_button = QPushButton("新建演练")
+        self.new_button = QPushButton(self._t("新建演练", "New drill"))
         self.new_button.setObjectName("newDrill")
         self.new_button.setVisible(self.coordinator)
         left = QWidget()
@@ -253,7 +273,7 @@ class DrillPlanner(QWidget):
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.calendar, 3)
         row = QHBoxLayout()
-        self.list_title = QLabel("本周演练")
+        self.list_title = QLabel(self._t("本周演练", "This week"))
         row.addWidget(self.list_title)
         row.addStretch(1)
         row.addWidget(self.new_button)
@@ -265,10 +285,10 @@ class DrillPlanner(QWidget):
         lv.addWidget(self.readiness_label)
 
         self.tabs = QTabWidget()
-        self.tabs.addTab(self._plan_tab(), "计划")
-        self.tabs.addTab(self._inject_tab(), "脚本（注入）")
-        self.tabs.addTab(self._run_tab(), "运行")
-        self.tabs.addTab(self._eval_tab(), "评估与报告")
+        self.tabs.addTab(self._plan_tab(), self._t("计划", "Plan"))
+        self.tabs.addTab(self._inject_tab(), self._t("脚本（注入）", "Script (injects)"))
+        self.tabs.addTab(self._run_tab(), self._t("运行", "Run"))
+        self.tabs.addTab(self._eval_tab(), self._t("评估与报告", "Evaluation and report"))
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(self.tabs)
@@ -294,9 +314,11 @@ class DrillPlanner(QWidget):
         f = QFormLayout(w)
         self.template = QComboBox()
         self.template.setObjectName("drillTemplate")
-        self.template.addItem("（不使用模板）", None)
+        self.template.addItem(self._t("（不使用模板）", "(no template)"), None)
         for t in self.templates:
-            self.template.addItem(f"{t['theme']} · {t['title']}（{len(t['scenario'])} 条注入）", t["id"])
+            n = len(t["scenario"])
+            self.template.addItem(f"{queries.theme_label(t['theme'], self.lang)} · {t['title']}"
+                                  + self._t(f"（{n} 条注入）", f" ({n} injects)"), t["id"])  # fmt: skip
         self.template.activated.connect(lambda _i: self.apply_template(self.template.currentData()))
         self.title = QLineEdit()
         self.title.setObjectName("drillTitle")
@@ -305,7 +327,7 @@ class DrillPlanner(QWidget):
         self.theme.addItems(list(db_drills.THEMES))
         self.level = QComboBox()
         for code, name in LEVELS:
-            self.level.addItem(name, code)
+            self.level.addItem(LEVELS_EN[code] if self.lang == "en" else name, code)
         self.street_list = QListWidget()
         self.street_list.setObjectName("drillStreets")
         self.street_list.setMaximumHeight(110)
@@ -317,7 +339,7 @@ class DrillPlanner(QWidget):
             self.street_list.addItem(it)
         self.grids = QLineEdit()
         self.grids.setObjectName("drillGrids")
-        self.grids.setPlaceholderText("网格编号，逗号分隔；或在地图上点选网格")
+        self.grids.setPlaceholderText(self._t("网格编号，逗号分隔；或在地图上点选网格", "Grid ids, comma separated; or click grids on the map"))
         self.coordinator_box = QComboBox()
         for uid, name in self.coordinators:
             self.coordinator_box.addItem(name, uid)
@@ -327,24 +349,26 @@ class DrillPlanner(QWidget):
         self.start.setCalendarPopup(True)
         self.duration = QSpinBox()
         self.duration.setRange(5, 24 * 60)
-        self.duration.setSuffix(" 分钟")
+        self.duration.setSuffix(self._t(" 分钟", " min"))
         self.objectives = QPlainTextEdit()
         self.objectives.setMaximumHeight(70)
         self.recur = QComboBox()
         self.recur.setObjectName("drillRecurrence")
-        for code, name in (("none", "不重复"), ("weekly", "每周"), ("monthly", "每月（月底自动取最后一天）"),
-                           ("dates", "指定日期系列")):  # fmt: skip
+        recur = ((("none", "不重复"), ("weekly", "每周"), ("monthly", "每月（月底自动取最后一天）"), ("dates", "指定日期系列"))
+                 if self.lang != "en" else (("none", "No repeat"), ("weekly", "Weekly"),
+                                            ("monthly", "Monthly (month end: last day)"), ("dates", "Date series")))  # fmt: skip
+        for code, name in recur:
             self.recur.addItem(name, code)
         self.weekday = QComboBox()
-        self.weekday.addItems(list(WEEKDAYS_ZH))
+        self.weekday.addItems(list(WEEKDAYS_EN if self.lang == "en" else WEEKDAYS_ZH))
         self.interval = QSpinBox()
         self.interval.setRange(1, 12)
-        self.interval.setPrefix("每 ")
-        self.interval.setSuffix(" 周/月")
+        self.interval.setPrefix(self._t("每 ", "every "))
+        self.interval.setSuffix(self._t(" 周/月", " week(s)/month(s)"))
         self.count = QSpinBox()
         self.count.setRange(1, recurrence.MAX_OCCURRENCES)
         self.count.setValue(4)
-        self.count.setSuffix(" 次")
+        self.count.setSuffix(self._t(" 次", " times"))
         self.dates = QLineEdit()
         self.dates.setPlaceholderText("2026-12-01, 2026-12-15, …")
         rrow = QHBoxLayout()
@@ -353,21 +377,21 @@ class DrillPlanner(QWidget):
         self.conflict_label = QLabel("")
         self.conflict_label.setObjectName("drillConflicts")
         self.conflict_label.setWordWrap(True)
-        self.save_button = QPushButton("保存计划")
+        self.save_button = QPushButton(self._t("保存计划", "Save plan"))
         self.save_button.setObjectName("savePlan")
-        self.cancel_button = QPushButton("取消该演练")
-        f.addRow("模板", self.template)
-        f.addRow("标题", self.title)
-        f.addRow("主题", self.theme)
-        f.addRow("层级", self.level)
-        f.addRow("参演街道", self.street_list)
-        f.addRow("参演网格", self.grids)
-        f.addRow("协调员", self.coordinator_box)
-        f.addRow("开始时间", self.start)
-        f.addRow("预计时长", self.duration)
-        f.addRow("演练目标", self.objectives)
-        f.addRow("重复", rrow)
-        f.addRow("系列日期", self.dates)
+        self.cancel_button = QPushButton(self._t("取消该演练", "Cancel this drill"))
+        f.addRow(self._t("模板", "Template"), self.template)
+        f.addRow(self._t("标题", "Title"), self.title)
+        f.addRow(self._t("主题", "Theme"), self.theme)
+        f.addRow(self._t("层级", "Level"), self.level)
+        f.addRow(self._t("参演街道", "Streets"), self.street_list)
+        f.addRow(self._t("参演网格", "Grids"), self.grids)
+        f.addRow(self._t("协调员", "Coordinator"), self.coordinator_box)
+        f.addRow(self._t("开始时间", "Start"), self.start)
+        f.addRow(self._t("预计时长", "Duration"), self.duration)
+        f.addRow(self._t("演练目标", "Objectives"), self.objectives)
+        f.addRow(self._t("重复", "Repeat"), rrow)
+        f.addRow(self._t("系列日期", "Series dates"), self.dates)
         f.addRow("", self.conflict_label)
         brow = QHBoxLayout()
         brow.addStretch(1)
@@ -405,19 +429,23 @@ class DrillPlanner(QWidget):
         self.inject_cols = [c[0] for c in cols]
         self.injects = QTableWidget(0, len(cols))
         self.injects.setObjectName("injectTable")
-        self.injects.setHorizontalHeaderLabels([c[1] for c in cols])
+        self.injects.setHorizontalHeaderLabels([INJECT_COLUMNS_EN[c[0]] if self.lang == "en" else c[1] for c in cols])
         self.injects.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         if not self.coordinator:
             self.injects.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        note = QLabel("演练协调员可见全部脚本；参演人员只看到已下发的注入，看不到预期行动与时限。"
-                      if self.coordinator else "仅显示已下发的注入。")  # fmt: skip
+        if self.lang == "en":
+            note = QLabel("The coordinator sees the whole script; players see only fired injects, without expected "
+                          "actions and limits." if self.coordinator else "Only fired injects are shown.")  # fmt: skip
+        else:
+            note = QLabel("演练协调员可见全部脚本；参演人员只看到已下发的注入，看不到预期行动与时限。"
+                          if self.coordinator else "仅显示已下发的注入。")  # fmt: skip
         note.setObjectName("hint")
         row = QHBoxLayout()
-        self.add_inject_button = QPushButton("添加注入")
-        self.del_inject_button = QPushButton("删除注入")
-        self.pick_button = QPushButton("在地图上选网格")
+        self.add_inject_button = QPushButton(self._t("添加注入", "Add inject"))
+        self.del_inject_button = QPushButton(self._t("删除注入", "Delete inject"))
+        self.pick_button = QPushButton(self._t("在地图上选网格", "Pick grid on map"))
         self.pick_button.setObjectName("pickGrid")
-        self.save_injects_button = QPushButton("保存脚本")
+        self.save_injects_button = QPushButton(self._t("保存脚本", "Save script"))
         self.save_injects_button.setObjectName("saveInjects")
         for b in (self.add_inject_button, self.del_inject_button, self.pick_button, self.save_injects_button):
             row.addWidget(b)
@@ -435,16 +463,16 @@ class DrillPlanner(QWidget):
     def _run_tab(self) -> QWidget:
         w = QWidget()
         v = QVBoxLayout(w)
-        self.clock_label = QLabel("场景时间 0:00:00")
+        self.clock_label = QLabel(self._t("场景时间 0:00:00", "Scenario time 0:00:00"))
         self.clock_label.setObjectName("scenarioClock")
         self.clock_label.setStyleSheet("font-size: 28px; font-weight: 700;")
         self.state_label = QLabel("")
         row = QHBoxLayout()
-        self.start_button = QPushButton("开始")
+        self.start_button = QPushButton(self._t("开始", "Start"))
         self.start_button.setObjectName("startDrill")
-        self.pause_button = QPushButton("暂停")
-        self.resume_button = QPushButton("继续")
-        self.stop_button = QPushButton("结束")
+        self.pause_button = QPushButton(self._t("暂停", "Pause"))
+        self.resume_button = QPushButton(self._t("继续", "Resume"))
+        self.stop_button = QPushButton(self._t("结束", "Stop"))
         self.speed = QComboBox()
         from widgets.drill_console import SPEEDS
 
@@ -462,13 +490,14 @@ class DrillPlanner(QWidget):
         self.speed.activated.connect(lambda i: self._run(lambda d: self.controller.set_speed(d, self.speed.itemData(i))))
         self.progress = QTableWidget(0, 5)
         self.progress.setObjectName("runProgress")
-        self.progress.setHorizontalHeaderLabels(["#", "注入", "事件", "状态", "结果"])
+        self.progress.setHorizontalHeaderLabels(["#", "Inject", "Event", "Status", "Result"] if self.lang == "en"
+                                                  else ["#", "注入", "事件", "状态", "结果"])  # fmt: skip
         self.progress.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.progress.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.attendance = QListWidget()
         self.attendance.setObjectName("attendance")
         self.attendance.itemChanged.connect(self._attendance_changed)
-        self.attendance_label = QLabel("参演与出勤")
+        self.attendance_label = QLabel(self._t("参演与出勤", "Participants & attendance"))
         v.addWidget(self.clock_label)
         v.addWidget(self.state_label)
         v.addLayout(row)
@@ -481,35 +510,36 @@ class DrillPlanner(QWidget):
         w = QWidget()
         v = QVBoxLayout(w)
         self.strengths = QPlainTextEdit()
-        self.strengths.setPlaceholderText("做得好的方面，每行一条")
+        self.strengths.setPlaceholderText(self._t("做得好的方面，每行一条", "What went well, one per line"))
         self.improvements = QPlainTextEdit()
-        self.improvements.setPlaceholderText("需要改进的方面，每行一条")
+        self.improvements.setPlaceholderText(self._t("需要改进的方面，每行一条", "What to improve, one per line"))
         self.findings = QTableWidget(0, 4)
         self.findings.setObjectName("findings")
-        self.findings.setHorizontalHeaderLabels(["改进措施", "责任人", "完成期限", "状态"])
+        self.findings.setHorizontalHeaderLabels(["Improvement", "Owner", "Due", "Status"] if self.lang == "en"
+                                                  else ["改进措施", "责任人", "完成期限", "状态"])  # fmt: skip
         self.findings.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.findings.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         frow = QHBoxLayout()
         self.f_action = QLineEdit()
-        self.f_action.setPlaceholderText("改进措施")
+        self.f_action.setPlaceholderText(self._t("改进措施", "Improvement"))
         self.f_owner = QLineEdit()
-        self.f_owner.setPlaceholderText("责任人")
+        self.f_owner.setPlaceholderText(self._t("责任人", "Owner"))
         self.f_due = QLineEdit()
         self.f_due.setPlaceholderText("YYYY-MM-DD")
-        self.f_add = QPushButton("添加改进项")
+        self.f_add = QPushButton(self._t("添加改进项", "Add improvement"))
         for x in (self.f_action, self.f_owner, self.f_due, self.f_add):
             frow.addWidget(x)
-        self.save_eval_button = QPushButton("保存评估")
-        self.report_button = QPushButton("生成评估报告（HTML / PDF）…")
+        self.save_eval_button = QPushButton(self._t("保存评估", "Save evaluation"))
+        self.report_button = QPushButton(self._t("生成评估报告（HTML / PDF）…", "Evaluation report (HTML / PDF)…"))
         self.report_button.setObjectName("drillReport")
         self.summary_label = QLabel("")
         self.summary_label.setWordWrap(True)
         v.addWidget(self.summary_label)
-        v.addWidget(QLabel("做得好的方面"))
+        v.addWidget(QLabel(self._t("做得好的方面", "What went well")))
         v.addWidget(self.strengths, 1)
-        v.addWidget(QLabel("需要改进的方面"))
+        v.addWidget(QLabel(self._t("需要改进的方面", "What to improve")))
         v.addWidget(self.improvements, 1)
-        v.addWidget(QLabel("改进计划"))
+        v.addWidget(QLabel(self._t("改进计划", "Improvement plan")))
         v.addWidget(self.findings, 2)
         v.addLayout(frow)
         brow = QHBoxLayout()
@@ -522,7 +552,8 @@ class DrillPlanner(QWidget):
             x.setEnabled(self.coordinator)
         self.f_add.clicked.connect(self.add_finding)
         self.findings.cellDoubleClicked.connect(lambda row, _c: self.advance_finding(row))
-        self.findings.setToolTip("双击切换状态：未开始 → 进行中 → 已完成")
+        self.findings.setToolTip(self._t("双击切换状态：未开始 → 进行中 → 已完成",
+                                         "Double-click to cycle: open → in progress → done"))  # fmt: skip
         self.save_eval_button.clicked.connect(self.save_evaluation)
         self.report_button.clicked.connect(lambda: self.export_report())
         return w
@@ -541,7 +572,8 @@ class DrillPlanner(QWidget):
             conn.close()
         self.calendar.set_drills(drills)
         self._fill_readiness()
-        self._fill_list(drills, "本周演练" if self.calendar.mode == "week" else "本月演练")
+        self._fill_list(drills, self._t("本周演练", "This week") if self.calendar.mode == "week"
+                        else self._t("本月演练", "This month"))  # fmt: skip
 
     def _fill_readiness(self) -> None:
         """Training records → readiness: grid-leader participation over the last 90 days."""
@@ -554,24 +586,32 @@ class DrillPlanner(QWidget):
         att = sum(v["attended"] for v in per_street.values())
         exp = sum(v["expected"] for v in per_street.values())
         if not exp:
-            self.readiness_label.setText("近90天无已进行的演练")
+            self.readiness_label.setText(self._t("近90天无已进行的演练", "No drill run in the last 90 days"))
             return
         names = dict(self.streets)
         low = sorted((v["rate"], names.get(k, k)) for k, v in per_street.items() if v["rate"] is not None)[:3]
-        self.readiness_label.setText(f"近90天网格长参演率 {att / exp:.0%}（{att}/{exp}）· 偏低：" +
-                                     "、".join(f"{n} {r:.0%}" for r, n in low))  # fmt: skip
+        if self.lang == "en":
+            self.readiness_label.setText(f"Grid-leader attendance, last 90 days {att / exp:.0%} ({att}/{exp}) · lowest: "
+                                         + ", ".join(f"{n} {r:.0%}" for r, n in low))  # fmt: skip
+        else:
+            self.readiness_label.setText(f"近90天网格长参演率 {att / exp:.0%}（{att}/{exp}）· 偏低：" +
+                                         "、".join(f"{n} {r:.0%}" for r, n in low))  # fmt: skip
 
     def _fill_list(self, drills: list[dict], title: str) -> None:
-        self.list_title.setText(f"{title}（{len(drills)}）")
+        self.list_title.setText(f"{title} ({len(drills)})" if self.lang == "en" else f"{title}（{len(drills)}）")
         self.list.clear()
         for d in drills:
-            it = QListWidgetItem(f"#{d['id']}  {d['starts_at'][5:16].replace('T', ' ')}  {d['theme']}  "
-                                 f"{queries.LEVEL_ZH[d['level']]}  {queries.STATUS_ZH[d['status']]}  {d['title']}")  # fmt: skip
+            en = self.lang == "en"
+            theme = queries.theme_label(d["theme"], self.lang)
+            level = (queries.LEVEL_EN if en else queries.LEVEL_ZH)[d["level"]]
+            status = (queries.STATUS_EN if en else queries.STATUS_ZH)[d["status"]]
+            it = QListWidgetItem(f"#{d['id']}  {d['starts_at'][5:16].replace('T', ' ')}  {theme}  "
+                                 f"{level}  {status}  {d['title']}")  # fmt: skip
             it.setData(Qt.ItemDataRole.UserRole, d["id"])
             self.list.addItem(it)
 
     def _show_day(self, day: dt.date) -> None:
-        self._fill_list(self.calendar.drills_on(day), f"{day:%m-%d} 的演练")
+        self._fill_list(self.calendar.drills_on(day), self._t(f"{day:%m-%d} 的演练", f"Drills on {day:%m-%d}"))
 
     def new_drill(self, start: dt.datetime | None = None) -> None:
         self.drill = None
@@ -590,7 +630,7 @@ class DrillPlanner(QWidget):
         self.injects.setRowCount(0)
         self.tabs.setCurrentIndex(0)
         self._fill_run()
-        self._say("新建演练：填写计划，或选择模板。")
+        self._say(self._t("新建演练：填写计划，或选择模板。", "New drill: fill in the plan or pick a template."))
 
     def apply_template(self, template_id: int | None) -> None:
         t = next((t for t in self.templates if t["id"] == template_id), None)
@@ -640,7 +680,7 @@ class DrillPlanner(QWidget):
         self.cancel_button.setEnabled(editable)
         self._fill_run()
         self._fill_findings()
-        self._say(f"演练 #{d['id']}：{queries.STATUS_ZH[d['status']]}")
+        self._say(self._t(f"演练 #{d['id']}：{queries.STATUS_ZH[d['status']]}", f"Drill #{d['id']}: {queries.STATUS_EN[d['status']]}"))
         self.check_conflicts()
 
     def plan(self) -> dict:
@@ -689,10 +729,10 @@ class DrillPlanner(QWidget):
             conn.close()
         names = dict(self.streets)
         if found:
-            self.conflict_label.setText("⚠ 冲突：" + "；".join(c.message(names) for c in found[:4]))
+            self.conflict_label.setText(self._t("⚠ 冲突：", "⚠ Conflicts: ") + "；".join(c.message(names) for c in found[:4]))
             self.conflict_label.setStyleSheet("color: #fddd60; font-weight: 600;")
         else:
-            self.conflict_label.setText("✓ 无时间冲突" if p["streets"] or p["grids"] else "")
+            self.conflict_label.setText(self._t("✓ 无时间冲突", "✓ No time conflicts") if p["streets"] or p["grids"] else "")
             self.conflict_label.setStyleSheet("color: #5fd38d;")
         return found
 
@@ -716,7 +756,8 @@ class DrillPlanner(QWidget):
         clashes = self.check_conflicts()
         self.reload()
         self.select_drill(ids[0])
-        self._say(f"已保存 {len(ids)} 场演练" + (f"（注意：{len(clashes)} 处冲突）" if clashes else ""))
+        self._say(self._t(f"已保存 {len(ids)} 场演练", f"Saved {len(ids)} drills")
+                  + (self._t(f"（注意：{len(clashes)} 处冲突）", f" (note: {len(clashes)} conflicts)") if clashes else ""))
         return ids
 
     def cancel_drill(self) -> None:
@@ -808,7 +849,7 @@ class DrillPlanner(QWidget):
                 return False
         self.select_drill(self.drill["id"])
         self.tabs.setCurrentIndex(1)
-        self._say(f"脚本已保存（{len(rows)} 条待下发注入）")
+        self._say(self._t(f"脚本已保存（{len(rows)} 条待下发注入）", f"Script saved ({len(rows)} pending injects)"))
         return True
 
     def start_pick(self) -> None:
@@ -851,8 +892,8 @@ class DrillPlanner(QWidget):
     def _fill_run(self, *, attendance: bool = True) -> None:
         d = self.drill
         if d is None:
-            self.clock_label.setText("场景时间 —")
-            self.state_label.setText("先保存计划")
+            self.clock_label.setText(self._t("场景时间 —", "Scenario time —"))
+            self.state_label.setText(self._t("先保存计划", "Save the plan first"))
             for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button, self.speed):
                 b.setEnabled(False)
             self.progress.setRowCount(0)
@@ -867,7 +908,7 @@ class DrillPlanner(QWidget):
             conn.close()
         d.update(fresh)
         st = d["status"]
-        self.clock_label.setText(f"场景时间 {clock.fmt(clock.elapsed(d))}  ×{d['speed']:g}")
+        self.clock_label.setText(self._t("场景时间 ", "Scenario time ") + f"{clock.fmt(clock.elapsed(d))}  ×{d['speed']:g}")
         extra = f" · {d['stop_reason']}" if d.get("stop_reason") else ""
         self.state_label.setText(f"#{d['id']} {queries.STATUS_ZH[st]}{extra}")
         self.start_button.setEnabled(st == "scheduled")
@@ -886,16 +927,24 @@ class DrillPlanner(QWidget):
         rate = "—" if att["leader_rate"] is None else f"{att['leader_rate']:.0%}"
         on_time = sum(r.result == "on_time" for r in res)
         measured = sum(r.result in ("on_time", "late", "missed") for r in res)
-        self.summary_label.setText(f"#{d['id']} {queries.STATUS_ZH[st]} · 按时 {on_time}/{measured} · 出勤 "
-                                   f"{att['attended']}/{att['expected']} · 网格长参与率 {rate}")  # fmt: skip
-        self.attendance_label.setText(f"参演与出勤：实到 {att['attended']}/{att['expected']} · 网格长参与率 {rate}")
+        if self.lang == "en":
+            self.summary_label.setText(f"#{d['id']} {queries.STATUS_EN[st]} · on time {on_time}/{measured} · attended "
+                                       f"{att['attended']}/{att['expected']} · grid-leader rate {rate}")  # fmt: skip
+            self.attendance_label.setText(f"Attendance: {att['attended']}/{att['expected']} · grid-leader rate {rate}")
+        else:
+            self.summary_label.setText(f"#{d['id']} {queries.STATUS_ZH[st]} · 按时 {on_time}/{measured} · 出勤 "
+                                       f"{att['attended']}/{att['expected']} · 网格长参与率 {rate}")  # fmt: skip
+            self.attendance_label.setText(f"参演与出勤：实到 {att['attended']}/{att['expected']} · 网格长参与率 {rate}")
         if not attendance:  # the once-a-second clock refresh leaves the list the user may be ticking alone
             return
         self.attendance.blockSignals(True)
         self.attendance.clear()
         for p in att["rows"]:
-            role = ROLE_ZH.get(p["role"] or "", p["role"] or p["kind"])
-            it = QListWidgetItem(f"{p['name']}（{role}）" + ("" if p["expected"] else " · 计划外"))
+            role = (ROLE_EN if self.lang == "en" else ROLE_ZH).get(p["role"] or "", p["role"] or p["kind"])
+            if self.lang == "en":
+                it = QListWidgetItem(f"{p['name']} ({role})" + ("" if p["expected"] else " · unplanned"))
+            else:
+                it = QListWidgetItem(f"{p['name']}（{role}）" + ("" if p["expected"] else " · 计划外"))
             it.setData(Qt.ItemDataRole.UserRole, (p["kind"], p["ref"]))
             if self.coordinator:
                 it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -941,7 +990,7 @@ class DrillPlanner(QWidget):
             return
         db_drills.set_evaluation(self.replica, self.drill["id"], strengths=self.strengths.toPlainText(),
                                  improvements=self.improvements.toPlainText(), actor=self.actor)  # fmt: skip
-        self._say("评估已保存")
+        self._say(self._t("评估已保存", "Evaluation saved"))
 
     def add_finding(self) -> None:
         if self.drill is None:
@@ -988,11 +1037,11 @@ class DrillPlanner(QWidget):
             except (OSError, RuntimeError) as exc:
                 self._say(f"报告写入失败：{exc}", error=True)
                 return
-            self._say(f"评估报告已写入 {out}")
+            self._say(self._t("评估报告已写入 ", "Evaluation report written to ") + f"{out}")
             self.report_written = out
 
         self.report_written = None
-        self._say("正在生成评估报告…")
+        self._say(self._t("正在生成评估报告…", "Building the evaluation report…"))
         run_in_thread(job, on_result=done, on_error=lambda exc: self._say(f"报告生成失败：{exc}", error=True))
         return out
 
@@ -1002,7 +1051,7 @@ class DrillPlannerWindow(QDialog):
 
     def __init__(self, replica, session, *, controller=None, map_view=None, parent=None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("演练计划与运行 Drills")
+        self.setWindowTitle("Drill planning and runs" if getattr(session, "lang", "zh") == "en" else "演练计划与运行 Drills")
         self.setModal(False)
         self.resize(1320, 820)
         self.planner = DrillPlanner(replica, session, controller=controller, map_view=map_view, parent=self)

@@ -660,7 +660,7 @@ class EventDetailPanel(QWidget):
                 log.warning("no suggestions: %s", exc)
         depts, streets = self._lookup_directory()
         form = build_form(action, b, suggestions=suggestions, departments=depts, streets=streets,
-                          session=self.session, now=self._now_fn(), parent=self)  # fmt: skip
+                          session=self.session, now=self._now_fn(), parent=self, lang=self._lang)  # fmt: skip
         form.seen_version = b.version  # optimistic check: the version the operator acted on
         form.confirmed.connect(self.confirm)
         form.cancelled.connect(self.close_form)
@@ -712,7 +712,8 @@ class EventDetailPanel(QWidget):
         action = form.action
         values = form.values()
         eid = b.event["id"]
-        label = panel_data.ACTION_LABELS.get(action, action)
+        en = self._lang == "en"
+        label = action_label(action, "en") if en else panel_data.ACTION_LABELS.get(action, action)
         t0 = time.perf_counter()
         try:
             self._execute(action, values, b, getattr(form, "seen_version", b.version))
@@ -720,23 +721,26 @@ class EventDetailPanel(QWidget):
             zh, _, _en = str(exc).partition(" / ")
             self.close_form()
             self.show_event(eid)
-            self._show_message("error", f"操作未执行：{zh}。已重新载入最新状态。", str(exc))
+            msg = (f"Not done: {_en or zh}. The latest state was reloaded." if en
+                   else f"操作未执行：{zh}。已重新载入最新状态。")  # fmt: skip
+            self._show_message("error", msg, str(exc))
             return False
         except AccessDenied as exc:
             self.close_form()
             self.show_event(eid)
-            self._show_message("error", f"无权执行「{label}」：{exc.reason}")
+            self._show_message("error", f"Not permitted: {label}: {exc.reason}" if en else f"无权执行「{label}」：{exc.reason}")
             return False
         except (IllegalTransition, event_ops.EventNotFound) as exc:
             self.close_form()
             self.show_event(eid)
-            self._show_message("error", f"「{label}」未执行：{exc}")
+            self._show_message("error", f"{label} not done: {exc}" if en else f"「{label}」未执行：{exc}")
             return False
         except event_ops.EventOpsError as exc:  # InvalidAction / InvalidRecord: fix the form and retry
-            self._show_message("error", f"「{label}」未执行：{exc}")
+            self._show_message("error", f"{label} not done: {exc}" if en else f"「{label}」未执行：{exc}")
             return False
         except sqlite3.OperationalError as exc:
-            self._show_message("error", f"副本繁忙，「{label}」未执行，请重试（{exc}）")
+            self._show_message("error", f"Replica busy, {label} not done; please retry ({exc})" if en
+                               else f"副本繁忙，「{label}」未执行，请重试（{exc}）")  # fmt: skip
             return False
         self.last_action_ms = (time.perf_counter() - t0) * 1000
         target = ""
@@ -745,7 +749,10 @@ class EventDetailPanel(QWidget):
             target = " → " + item.text().split("\n")[0].lstrip("★ ") if item is not None else ""
         self.close_form()
         self.show_event(eid)
-        self._show_message("ok", f"已{label}{target} · 事件 #{eid}（{self.last_action_ms:.0f} 毫秒）")
+        if en:
+            self._show_message("ok", f"{label} done{target} · event #{eid} ({self.last_action_ms:.0f} ms)")
+        else:
+            self._show_message("ok", f"已{label}{target} · 事件 #{eid}（{self.last_action_ms:.0f} 毫秒）")
         self.actionCommitted.emit(eid, action)
         return True
 

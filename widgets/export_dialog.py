@@ -60,11 +60,12 @@ class ExportDialog(TaskDialog):
     exported = Signal(object)
 
     def __init__(self, replica, session, parent: QWidget | None = None, *, out_dir: str | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent, lang=getattr(session, "lang", "zh"))
         from db.export import LAYERS, personal_allowed
 
+        t = self._tr
         self.setObjectName("ExportDialog")
-        self.setWindowTitle("数据导出 — 一张图指挥台")
+        self.setWindowTitle(t("数据导出 — 一张图指挥台", "Data export — OneMap Console"))
         self.resize(720, 560)
         self.replica = replica
         self.session = session
@@ -79,8 +80,8 @@ class ExportDialog(TaskDialog):
             self.fmt.addItem(text, code)
         self.layer = QComboBox(self)
         self.layer.setObjectName("exportLayer")
-        self.since_on = QCheckBox("起", self)
-        self.until_on = QCheckBox("止", self)
+        self.since_on = QCheckBox(t("起", "From"), self)
+        self.until_on = QCheckBox(t("止", "To"), self)
         now = timeutil.now().replace(tzinfo=None)
         self.since = self._dt_edit("exportSince", now - dt.timedelta(days=30))
         self.until = self._dt_edit("exportUntil", now)
@@ -106,14 +107,14 @@ class ExportDialog(TaskDialog):
             name = next((n for c, n in streets if c == own), own)
             self.scope.addItem(name, own)
             self.scope.setEnabled(False)
-            self.scope.setToolTip("街道岗位只能导出本街道的数据")
+            self.scope.setToolTip(t("街道岗位只能导出本街道的数据", "A street post exports its own street only"))
         else:
-            self.scope.addItem("全区（全部街道）", None)
+            self.scope.addItem(t("全区（全部街道）", "Whole district (all streets)"), None)
             for code, name in streets:
                 self.scope.addItem(name, code)
-        self.drills = QCheckBox("包含演练事件", self)
+        self.drills = QCheckBox(t("包含演练事件", "Include drill events"), self)
         self.drills.setObjectName("exportDrills")
-        self.personal = QCheckBox("包含个人信息（反映人姓名、电话、证件号）", self)
+        self.personal = QCheckBox(t("包含个人信息（反映人姓名、电话、证件号）", "Include personal data (name, phone, ID number)"), self)
         self.personal.setObjectName("exportPersonal")
         ok, why = personal_allowed(session)
         self.personal_allowed = ok
@@ -123,7 +124,7 @@ class ExportDialog(TaskDialog):
         self.out = QLineEdit(self)
         self.out.setObjectName("exportOut")
         self.out.setClearButtonEnabled(True)
-        self.browse = QPushButton("浏览…", self)
+        self.browse = QPushButton(t("浏览…", "Browse…"), self)
         self.browse.setAutoDefault(False)
         self.browse.clicked.connect(self.choose_file)
         out_row = QHBoxLayout()
@@ -132,22 +133,23 @@ class ExportDialog(TaskDialog):
         out_row.addWidget(self.browse)
 
         form = labelled_form()
-        form.addRow(plain("格式", wrap=False), self.fmt)
-        form.addRow(plain("图层", wrap=False), self.layer)
-        form.addRow(plain("上报时间", wrap=False), period)
-        form.addRow(plain("范围", wrap=False), self.scope)
+        form.addRow(plain(t("格式", "Format"), wrap=False), self.fmt)
+        form.addRow(plain(t("图层", "Layer"), wrap=False), self.layer)
+        form.addRow(plain(t("上报时间", "Reported"), wrap=False), period)
+        form.addRow(plain(t("范围", "Scope"), wrap=False), self.scope)
         form.addRow(plain("", wrap=False), self.drills)
         form.addRow(plain("", wrap=False), self.personal)
-        form.addRow(plain("输出文件", wrap=False), out_row)
+        form.addRow(plain(t("输出文件", "Output file"), wrap=False), out_row)
 
         self._progress_widgets("exportProgress")
-        buttons = self._task_buttons("开始导出  Ctrl+Enter", "exportCancelButton")
+        buttons = self._task_buttons(t("开始导出", "Start export") + "  Ctrl+Enter", "exportCancelButton")
 
         lay = QVBoxLayout(self)
         lay.setSpacing(8)
-        lay.addWidget(plain("数据导出", "DialogTitle"))
-        lay.addWidget(plain("演练事件与个人信息默认不导出。时间条件只作用于事件；文件写完后才替换目标文件。",
-                            "dialogHint"))  # fmt: skip
+        lay.addWidget(plain(t("数据导出", "Data export"), "DialogTitle"))
+        lay.addWidget(plain(t("演练事件与个人信息默认不导出。时间条件只作用于事件；文件写完后才替换目标文件。",
+                              "Drill events and personal data are left out by default. The period applies to events; "
+                              "the target file is replaced only once written."), "dialogHint"))  # fmt: skip
         lay.addLayout(form)
         lay.addSpacing(4)
         lay.addWidget(self.bar)

@@ -25,7 +25,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.intake_views import DATUMS, ENCODINGS, IMPORT_FORMATS, REASON_ZH, guess_format, import_summary
+from app.intake_views import (
+    DATUMS,
+    DATUMS_EN,
+    ENCODINGS,
+    ENCODINGS_EN,
+    IMPORT_FORMATS,
+    IMPORT_FORMATS_EN,
+    REASON_ZH,
+    guess_format,
+    import_summary,
+)
 from widgets.intake_common import CountTile, TaskDialog, human_error, labelled_form, plain
 
 FILE_FILTER = "数据文件 (*.csv *.txt *.json *.jsonl *.ndjson *.xml);;所有文件 (*)"
@@ -47,10 +57,12 @@ class ImportDialog(TaskDialog):
     openQuarantine = Signal()
     HOLD_TEXT_WHILE_CANCELLING = True
 
-    def __init__(self, replica, actor: str, parent: QWidget | None = None, *, start_dir: str | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self, replica, actor: str, parent: QWidget | None = None, *, start_dir: str | None = None,
+                 lang: str = "zh") -> None:  # fmt: skip
+        super().__init__(parent, lang=lang)
+        t, en = self._tr, lang == "en"
         self.setObjectName("ImportDialog")
-        self.setWindowTitle("数据导入 — 一张图指挥台")
+        self.setWindowTitle(t("数据导入 — 一张图指挥台", "Data import — OneMap Console"))
         self.resize(780, 680)
         self.replica = replica
         self.actor = actor
@@ -61,36 +73,39 @@ class ImportDialog(TaskDialog):
         # -- the form --
         self.path = QLineEdit(self)
         self.path.setObjectName("importPath")
-        self.path.setPlaceholderText("选择要导入的文件（12345 工单 CSV、Open311、数字城管、物联告警）")
+        self.path.setPlaceholderText(t("选择要导入的文件（12345 工单 CSV、Open311、数字城管、物联告警）",
+                                            "Choose a file (12345 ticket CSV, Open311, city management, IoT alarms)"))
         self.path.setClearButtonEnabled(True)
         self.path.textChanged.connect(self._on_path)
-        self.browse = QPushButton("浏览…", self)
+        self.browse = QPushButton(t("浏览…", "Browse…"), self)
         self.browse.setAutoDefault(False)
         self.browse.clicked.connect(self.choose_file)
         self.fmt = QComboBox(self)
         self.fmt.setObjectName("importFormat")
         for code, text in IMPORT_FORMATS.items():
-            self.fmt.addItem(f"{text}  · {code}", code)
+            self.fmt.addItem(f"{IMPORT_FORMATS_EN.get(code, text) if en else text}  · {code}", code)
         self.encoding = QComboBox(self)
         self.encoding.setObjectName("importEncoding")
         for code, text in ENCODINGS.items():
-            self.encoding.addItem(text, code)
-        self.encoding.setToolTip("文件编码：默认自动识别 UTF-8（含 BOM）或 GB18030/GBK")
+            self.encoding.addItem(ENCODINGS_EN.get(code, text) if en else text, code)
+        self.encoding.setToolTip(t("文件编码：默认自动识别 UTF-8（含 BOM）或 GB18030/GBK",
+                                   "File encoding: UTF-8 (with BOM) or GB18030/GBK detected by default"))
         self.datum = QComboBox(self)
         self.datum.setObjectName("importDatum")
         for code, text in DATUMS.items():
-            self.datum.addItem(text, code)
-        self.datum.setToolTip("文件未逐行给出「坐标系」时采用的坐标系；入库时统一转换为 WGS-84，并保留原始坐标")
+            self.datum.addItem(DATUMS_EN.get(code, text) if en else text, code)
+        self.datum.setToolTip(t("文件未逐行给出「坐标系」时采用的坐标系；入库时统一转换为 WGS-84，并保留原始坐标",
+                                "Datum used when rows name none; stored as WGS-84, original coordinates kept"))
 
         row = QHBoxLayout()
         row.setSpacing(6)
         row.addWidget(self.path, 1)
         row.addWidget(self.browse)
         form = labelled_form()
-        form.addRow(plain("文件", wrap=False), row)
-        form.addRow(plain("格式", wrap=False), self.fmt)
-        form.addRow(plain("编码", wrap=False), self.encoding)
-        form.addRow(plain("坐标系", wrap=False), self.datum)
+        form.addRow(plain(t("文件", "File"), wrap=False), row)
+        form.addRow(plain(t("格式", "Format"), wrap=False), self.fmt)
+        form.addRow(plain(t("编码", "Encoding"), wrap=False), self.encoding)
+        form.addRow(plain(t("坐标系", "Datum"), wrap=False), self.datum)
 
         # -- progress --
         self._progress_widgets("importProgress")
@@ -99,15 +114,15 @@ class ImportDialog(TaskDialog):
 
         # -- the result --
         self.tiles = {
-            "created": CountTile("新建", "created"),
-            "updated": CountTile("更新", "updated"),
-            "unchanged": CountTile("未变", "unchanged"),
-            "quarantined": CountTile("隔离", "quarantined"),
+            "created": CountTile(t("新建", "Created"), "created"),
+            "updated": CountTile(t("更新", "Updated"), "updated"),
+            "unchanged": CountTile(t("未变", "Unchanged"), "unchanged"),
+            "quarantined": CountTile(t("隔离", "Quarantined"), "quarantined"),
         }
         tiles = QHBoxLayout()
         tiles.setSpacing(8)
-        for t in self.tiles.values():
-            tiles.addWidget(t, 1)
+        for tile in self.tiles.values():
+            tiles.addWidget(tile, 1)
         self.detail = plain("", "dialogHint")
         self.reasons = QListWidget(self)
         self.reasons.setObjectName("importReasons")
@@ -116,28 +131,31 @@ class ImportDialog(TaskDialog):
         self.result_box = QWidget(self)
         rb = QVBoxLayout(self.result_box)
         rb.setContentsMargins(0, 0, 0, 0)
-        rb.addWidget(plain("导入结果", "subTitle"))
+        rb.addWidget(plain(t("导入结果", "Import result"), "subTitle"))
         rb.addLayout(tiles)
         rb.addWidget(self.detail)
         rb.addWidget(self.reasons)
         self.result_box.hide()
 
         # -- buttons --
-        self.quarantine_button = QPushButton("查看隔离区", self)
+        self.quarantine_button = QPushButton(t("查看隔离区", "Open quarantine"), self)
         self.quarantine_button.setObjectName("openQuarantineButton")
         self.quarantine_button.setProperty("kind", "overlay")
         self.quarantine_button.setAutoDefault(False)
         self.quarantine_button.clicked.connect(self._open_quarantine)
         self.quarantine_button.hide()
-        buttons = self._task_buttons("开始导入  Ctrl+Enter", "importCancelButton")
+        buttons = self._task_buttons(t("开始导入", "Start import") + "  Ctrl+Enter", "importCancelButton")
         buttons.insertWidget(0, self.quarantine_button)
 
         lay = QVBoxLayout(self)
         lay.setSpacing(8)
-        lay.addWidget(plain("数据导入", "DialogTitle"))
-        lay.addWidget(plain(
+        lay.addWidget(plain(t("数据导入", "Data import"), "DialogTitle"))
+        lay.addWidget(plain(t(
             "按（来源，来源编号）识别记录：重复导入同一文件不会产生新事件。无法入库的记录进入隔离区，"
-            "注明文件、行号和原因，可修正后重新提交。", "dialogHint"))  # fmt: skip
+            "注明文件、行号和原因，可修正后重新提交。",
+            "Records are matched by (source, source id): importing a file again creates no new events. Records that "
+            "cannot be stored go to quarantine with file, line and reason, to be fixed and resubmitted."),
+            "dialogHint"))  # fmt: skip
         lay.addLayout(form)
         lay.addSpacing(4)
         lay.addWidget(self.bar)
@@ -221,7 +239,7 @@ class ImportDialog(TaskDialog):
         for w in (self.path, self.browse, self.fmt, self.encoding, self.datum, self.start_button):
             w.setEnabled(not on)
         super()._set_running(on)
-        self.close_button.setText("关闭  Esc")
+        self.close_button.setText(self._tr("关闭", "Close") + "  Esc")
 
     def _on_result(self, result) -> None:
         self.result = result
@@ -293,4 +311,4 @@ class ImportDialog(TaskDialog):
 
     # -- closing -------------------------------------------------------------------------------------
     def _closing(self) -> None:
-        self.close_button.setText("正在取消…")
+        self.close_button.setText(self._tr("正在取消…", "Cancelling…"))

@@ -281,8 +281,9 @@ class TaskDialog(QDialog):
     #: while cancelling, the progress line keeps the text :meth:`cancel` put there
     HOLD_TEXT_WHILE_CANCELLING = False
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, lang: str = "zh") -> None:
         super().__init__(parent)
+        self.lang = lang
         self._close_when_done = False
         self.task = CancellableTask(self)
         self.task.progress.connect(self._on_progress)
@@ -304,13 +305,13 @@ class TaskDialog(QDialog):
         self.start_button.setObjectName("ActionConfirm")
         self.start_button.setAutoDefault(False)
         self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("取消", self)
+        self.cancel_button = QPushButton(self._tr("取消", "Cancel"), self)
         self.cancel_button.setObjectName(cancel_name)
         self.cancel_button.setProperty("kind", "danger")
         self.cancel_button.setAutoDefault(False)
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("关闭  Esc", self)
+        self.close_button = QPushButton(self._tr("关闭", "Close") + "  Esc", self)
         self.close_button.setAutoDefault(False)
         self.close_button.clicked.connect(self.reject)
         buttons = QHBoxLayout()
@@ -321,6 +322,10 @@ class TaskDialog(QDialog):
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self).activated.connect(self.start)
         return buttons
+
+    def _tr(self, zh: str, en: str) -> str:
+        """``en`` in English mode (``self.lang``), else ``zh``."""
+        return en if getattr(self, "lang", "zh") == "en" else zh
 
     @property
     def running(self) -> bool:
@@ -334,11 +339,11 @@ class TaskDialog(QDialog):
         if self.task.running:
             self.task.cancel()
             self.cancel_button.setEnabled(False)
-            self.cancel_button.setText("正在取消…")
+            self.cancel_button.setText(self._tr("正在取消…", "Cancelling…"))
 
     def _set_running(self, on: bool) -> None:
         self.cancel_button.setEnabled(on)
-        self.cancel_button.setText("取消")
+        self.cancel_button.setText(self._tr("取消", "Cancel"))
 
     def _on_progress(self, fraction: float, text: str) -> None:
         self.bar.setValue(int(max(0.0, min(1.0, fraction)) * self.BAR_MAX))

@@ -328,7 +328,7 @@ class MainWindow(QMainWindow):
             self._own_commit = False
 
     def open_bulk_dispatch(self, rows: list) -> BulkDispatchDialog:
-        dialog = BulkDispatchDialog(self.replica, self.service, rows, self)
+        dialog = BulkDispatchDialog(self.replica, self.service, rows, self, lang=self.state.session.lang)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.dispatched.connect(lambda _results: (self.queue.reload_now(), self.watcher.check()))
         dialog.open()
@@ -410,7 +410,7 @@ class MainWindow(QMainWindow):
         if self.import_dialog is None:
             from widgets.import_dialog import ImportDialog
 
-            self.import_dialog = ImportDialog(self.replica, self.service.actor, self)
+            self.import_dialog = ImportDialog(self.replica, self.service.actor, self, lang=self.state.session.lang)
             self.import_dialog.imported.connect(lambda _r: self._after_data_write())
             self.import_dialog.openQuarantine.connect(self.open_quarantine)
         return self._raise(self.import_dialog)

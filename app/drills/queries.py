@@ -12,6 +12,14 @@ STATUS_ZH = {"scheduled": "已计划", "running": "进行中", "paused": "已暂
 STATUS_EN = {"scheduled": "scheduled", "running": "running", "paused": "paused", "stopped": "stopped early",
              "completed": "completed", "cancelled": "cancelled"}  # fmt: skip
 LEVEL_ZH = {"district": "区级", "street": "街道级", "grid": "网格级"}
+LEVEL_EN = {"district": "district", "street": "street", "grid": "grid"}
+THEME_EN = {"防台防汛": "typhoon & flood", "突发事件": "emergency", "疫情防控": "epidemic control",
+            "违章搭建": "illegal construction"}  # fmt: skip
+
+
+def theme_label(theme: str, lang: str = "zh") -> str:
+    """The theme as shown: stored themes are Chinese; English mode maps the known ones."""
+    return THEME_EN.get(theme, theme) if lang == "en" else theme
 PLAYER_HIDDEN = ("expected_action", "expected_stage", "allowed_min")
 
 
