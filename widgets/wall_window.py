@@ -137,7 +137,7 @@ class WallWindow(QMainWindow):
         self.watcher.changed.connect(self._on_replica_changed)
         self.alerter.newEmergencies.connect(self._on_new_emergencies)
         self.map.loaded.connect(self._on_map_loaded)
-        state.theme_changed.connect(lambda _t: self.reload_map())
+        state.theme_changed.connect(self._on_theme)
         self._second = QTimer(self)
         self._second.timeout.connect(self._tick)
         self._second.start(1000)
@@ -314,6 +314,14 @@ class WallWindow(QMainWindow):
         self.map.rebuild(self.replica.reader, theme=self.state.theme, scope=None, tile_url=self.tile_url,
                          lang=self.state.session.lang,
                          transform=lambda key, fc: masking.mask_layer(key, fc, names))  # fmt: skip
+
+    def _on_theme(self, name: str) -> None:
+        """Rotation: the page carries every theme's layers, so switch inside it. Reloading the page
+        per theme grew the renderer by ~60 MiB a rotation (bench/soak_wall.py)."""
+        if self._map_loaded:
+            self.map.set_theme(name)
+        else:
+            self.reload_map()
 
     def _on_map_loaded(self, ok: bool) -> None:
         self._map_loaded = ok

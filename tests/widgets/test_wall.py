@@ -136,3 +136,16 @@ def test_wall_control_pauses_and_switches_layouts(wall, qtbot):
     assert wall.rotation.mode == "paused"
     wall.apply_control({"layout": "仅地图"})
     assert wall.columns_per_side() == 0
+
+
+def test_rotation_switches_theme_inside_the_page(wall, qtbot):
+    """A theme rotation toggles layers in the loaded page: no reload (reloads grew the renderer)."""
+    before = js(wall, qtbot, "JSON.stringify({n: window.__wallPageMark = (window.__wallPageMark || 0) + 1})")
+    assert before == {"n": 1}
+    wall.state.set_theme("ecology")
+    qtbot.waitUntil(lambda: (js(wall, qtbot, "window.onemap.state()") or {}).get("theme") == "ecology",
+                    timeout=8000)  # fmt: skip
+    assert js(wall, qtbot, "JSON.stringify({n: window.__wallPageMark || 0})") == {"n": 1}  # the same document
+    wall.state.set_theme("command")
+    qtbot.waitUntil(lambda: (js(wall, qtbot, "window.onemap.state()") or {}).get("theme") == "command",
+                    timeout=8000)  # fmt: skip
