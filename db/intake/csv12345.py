@@ -339,16 +339,20 @@ class Csv12345Reader:
                     out_raw.append(ln)
                     out_cells.append(row)
                     out_err.append(err)
-            if marked:
-                for i, raw in enumerate(out_raw):
-                    if out_err[i] is None and REPLACEMENT in raw:
-                        out_err[i] = f"encoding error: bytes that are not {self.feed.encoding} (try --encoding)"
-            if final and out_raw and out_err[-1] is not None and out_err[-1].startswith(("too few", "malformed")):
-                if not self.feed.ends_with_newline:
-                    out_err[-1] = "truncated line"
+            self._mark_errors(out_raw, out_err, marked, final)
             yield out_line, out_raw, out_cells, out_err
             if final:
                 return
+
+    def _mark_errors(self, out_raw: list[str], out_err: list, marked: bool, last: bool) -> None:
+        """Undecodable bytes name the encoding; an unfinished last record of the file is "truncated line"."""
+        if marked:
+            for i, raw in enumerate(out_raw):
+                if out_err[i] is None and REPLACEMENT in raw:
+                    out_err[i] = f"encoding error: bytes that are not {self.feed.encoding} (try --encoding)"
+        if last and out_raw and out_err[-1] is not None and out_err[-1].startswith(("too few", "malformed")):
+            if not self.feed.ends_with_newline:
+                out_err[-1] = "truncated line"
 
     def _plain(self, lines: list[str], line_no: int, marked: bool, last: bool) -> tuple:
         """Records of quote-free lines, per record (as the block loop of :meth:`_records` does)."""
@@ -368,13 +372,7 @@ class Csv12345Reader:
             out_raw.append(ln)
             out_cells.append(row)
             out_err.append(err)
-        if marked:
-            for i, raw in enumerate(out_raw):
-                if out_err[i] is None and REPLACEMENT in raw:
-                    out_err[i] = f"encoding error: bytes that are not {self.feed.encoding} (try --encoding)"
-        if last and out_raw and out_err[-1] is not None and out_err[-1].startswith(("too few", "malformed")):
-            if not self.feed.ends_with_newline:
-                out_err[-1] = "truncated line"
+        self._mark_errors(out_raw, out_err, marked, last)
         return out_line, out_raw, out_cells, out_err
 
     def batches(self, skip_before: int = 1) -> Iterator[RawBatch]:
