@@ -59,3 +59,13 @@ def pytest_unconfigure(config):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_EXIT_STATUS["status"])
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread():
+    """Reclaim each test's Qt wrappers on the GUI thread. A collection that a worker thread happens to
+    trigger could otherwise finalise Qt objects off the GUI thread (one segfault seen in a CI run)."""
+    yield
+    import gc
+
+    gc.collect()
