@@ -873,6 +873,12 @@ def m009_drills(db: Database) -> None:
 
 
 
+# [m010] issue 9 — sync: outbox, client identity, cursor, refusals
+
+
+# [m011] issue 4 — intake write path (session 3)
+
+
 # [end of migrations]
 
 
