@@ -127,6 +127,9 @@ def run_gui(args: argparse.Namespace) -> int:
     import gc
 
     gc.freeze()
+    from widgets import gui_gc
+
+    gui_gc.install(app)  # worker threads never run a collection (they could finalise Qt objects)
     size = args.size or ((1920, 1080) if args.screenshot else None)
     if size:
         window.resize(*size)
