@@ -112,6 +112,7 @@ def ddl_sql(unsafe: frozenset[str] = frozenset()) -> str:
     """Schema and tables (``IF NOT EXISTS``)."""
     log_uid = "text COLLATE \"C\" NOT NULL" if "no_ledger" in unsafe else "text COLLATE \"C\" PRIMARY KEY"
     log_unique = "" if "no_ledger" in unsafe else ",\n    UNIQUE (client_id, mutation_id)"
+    log_uid_index = "CREATE INDEX IF NOT EXISTS ix_event_log_uid ON event_log (uid);" if "no_ledger" in unsafe else ""
     return f"""
 CREATE SCHEMA IF NOT EXISTS {SERVER_SCHEMA};
 SET LOCAL search_path = {SERVER_SCHEMA}, pg_temp;
@@ -141,7 +142,7 @@ CREATE TABLE IF NOT EXISTS event_log (
     data jsonb NOT NULL{log_unique}
 );
 CREATE INDEX IF NOT EXISTS ix_event_log_event ON event_log (event_uid);
-CREATE INDEX IF NOT EXISTS ix_event_log_uid ON event_log (uid);
+{log_uid_index}
 CREATE TABLE IF NOT EXISTS whistles (
     uid text COLLATE "C" PRIMARY KEY,
     event_uid text COLLATE "C" NOT NULL,
