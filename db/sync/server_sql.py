@@ -153,7 +153,7 @@ CREATE TABLE IF NOT EXISTS changes (
     server_seq bigint PRIMARY KEY,
     kind text NOT NULL CHECK (kind IN ('mutation', 'tombstone')),
     uid text COLLATE "C" NOT NULL,
-    data jsonb NOT NULL
+    data json NOT NULL  -- json (text), not jsonb: written once, read by every replica without re-serialising
 );
 CREATE TABLE IF NOT EXISTS ledger (
     client_id text NOT NULL,
@@ -550,7 +550,7 @@ BEGIN
     INSERT INTO changes (server_seq, kind, uid, data)
     VALUES (v_seq, 'mutation', v_uid, jsonb_build_object('event', v_new, 'log', v_logrow,
         'whistles', coalesce((SELECT jsonb_agg(w.data ORDER BY w.uid) FROM whistles w WHERE w.event_uid = v_uid),
-                             '[]'::jsonb)));
+                             '[]'::jsonb))::json);
     -- 6. the ledger
     v_outcome := jsonb_build_object('status', 'applied', 'server_seq', v_seq, 'version', v_version);
     {ledger_insert};
@@ -694,7 +694,7 @@ BEGIN
     DELETE FROM events WHERE uid = p_uid;
     {take}
     INSERT INTO changes (server_seq, kind, uid, data)
-    VALUES (v_seq, 'tombstone', p_uid, jsonb_build_object('uid', p_uid));
+    VALUES (v_seq, 'tombstone', p_uid, json_build_object('uid', p_uid));
     PERFORM pg_notify('onemap_changes', v_seq::text);
     RETURN jsonb_build_object('status', 'deleted', 'uid', p_uid, 'server_seq', v_seq);
 END
