@@ -137,11 +137,11 @@ CREATE TABLE IF NOT EXISTS event_log (
     action text NOT NULL,
     from_status text,
     to_status text,
-    at text,
+    at text COLLATE "C",
     actor text,
-    data jsonb NOT NULL{log_unique}
+    data json NOT NULL{log_unique}  -- json text: written once, only read back (snapshots)
 );
-CREATE INDEX IF NOT EXISTS ix_event_log_event ON event_log (event_uid);
+CREATE INDEX IF NOT EXISTS ix_event_log_event ON event_log (event_uid, server_seq, at, uid);
 {log_uid_index}
 CREATE TABLE IF NOT EXISTS whistles (
     uid text COLLATE "C" PRIMARY KEY,
@@ -540,7 +540,7 @@ BEGIN
     INSERT INTO event_log (uid, event_uid, server_seq, client_id, mutation_id, action, from_status, to_status,
                            at, actor, data)
     VALUES (v_log->>'uid', v_uid, v_seq, p_client_id, p_mutation_id, v_op, v_log->>'from_status',
-            v_log->>'to_status', v_log->>'at', v_log->>'actor', v_logrow);
+            v_log->>'to_status', v_log->>'at', v_log->>'actor', v_logrow::json);
     IF jsonb_typeof(p_args->'whistles') = 'array' THEN
         INSERT INTO whistles AS w (uid, event_uid, data)
         SELECT x->>'uid', v_uid, x || jsonb_build_object('event_uid', v_uid)
@@ -647,11 +647,16 @@ BEGIN
                                  'last_uid', p_after_uid, 'done', true);
     END IF;
     RETURN json_build_object('ok', true,
-        'events', (SELECT json_agg(e.data ORDER BY e.uid) FROM events e WHERE e.uid > v_after AND e.uid <= v_hi),
-        'log', coalesce((SELECT json_agg(g.data ORDER BY g.event_uid, g.server_seq, g.at, g.uid) FROM event_log g
-                         WHERE g.event_uid > v_after AND g.event_uid <= v_hi), '[]'::json),
-        'whistles', coalesce((SELECT json_agg(w.data ORDER BY w.event_uid, w.data->>'blown_at', w.uid) FROM whistles w
-                              WHERE w.event_uid > v_after AND w.event_uid <= v_hi), '[]'::json),
+        -- json_agg over an ordered subquery: PostgreSQL 15 sorts for json_agg(… ORDER BY …) even when an
+        -- index already delivers the order
+        'events', (SELECT json_agg(x.data) FROM (SELECT e.data FROM events e
+                   WHERE e.uid > v_after AND e.uid <= v_hi ORDER BY e.uid) x),
+        'log', coalesce((SELECT json_agg(x.data) FROM (SELECT g.data FROM event_log g
+                         WHERE g.event_uid > v_after AND g.event_uid <= v_hi
+                         ORDER BY g.event_uid, g.server_seq, g.at, g.uid) x), '[]'::json),
+        'whistles', coalesce((SELECT json_agg(x.data) FROM (SELECT w.data FROM whistles w
+                              WHERE w.event_uid > v_after AND w.event_uid <= v_hi
+                              ORDER BY w.event_uid, w.data->>'blown_at', w.uid) x), '[]'::json),
         'last_uid', v_hi, 'done', v_n < v_limit);
 END
 $fn$;
