@@ -624,40 +624,30 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION snapshot_events(p_client_id text, p_protocol integer, p_schema integer,
                                            p_after_uid text, p_max_rows integer)
-RETURNS json {_HEADER} AS $fn$
--- One page: {{ok, events: [image…], log: [row…], whistles: [image…], last_uid, done}} — the next p_max_rows
--- events after p_after_uid (uid order), with the log rows and whistles of exactly those events (each
--- carries event_uid). Call every page (and snapshot_head, snapshot_reference) in ONE REPEATABLE READ
--- transaction. Built as json text from index range scans (no per-event aggregation: fast).
+RETURNS TABLE (kind text, uid text, event_uid text, data json) {_HEADER} AS $fn$
+-- One page: the next p_max_rows events after p_after_uid (uid order), then the log rows of exactly those
+-- events (per event in server order), then their whistles; no 'event' row = done. Index range scans,
+-- no aggregation. Call every page (and snapshot_head, snapshot_reference) in ONE REPEATABLE READ
+-- transaction. Read it as ``SELECT kind, uid, event_uid, data::text FROM onemap.snapshot_events(…)``.
 DECLARE
     v_after text := coalesce(p_after_uid, '');
-    v_limit integer := greatest(1, least(coalesce(p_max_rows, 2000), 20000));
     v_hi text;
-    v_n integer;
 BEGIN
-{_version_check_json()}
-    IF NOT (SELECT s.known FROM desk_scope() s) THEN
-        RETURN json_build_object('ok', false, 'status', 'unknown_desk', 'reason', 'unknown_desk',
-            'message', '数据库角色 ' || session_user || ' 未登记为工作站 / role is not a registered desk (onemap upstream add-desk)');
+    PERFORM check_caller(p_protocol, p_schema);
+    SELECT max(p.uid) INTO v_hi
+    FROM (SELECT e.uid FROM events e WHERE e.uid > v_after ORDER BY e.uid
+          LIMIT greatest(1, least(coalesce(p_max_rows, 2000), 20000))) p;
+    IF v_hi IS NULL THEN
+        RETURN;
     END IF;
-    SELECT max(p.uid), count(*) INTO v_hi, v_n
-    FROM (SELECT e.uid FROM events e WHERE e.uid > v_after ORDER BY e.uid LIMIT v_limit) p;
-    IF v_n = 0 THEN
-        RETURN json_build_object('ok', true, 'events', '[]'::json, 'log', '[]'::json, 'whistles', '[]'::json,
-                                 'last_uid', p_after_uid, 'done', true);
-    END IF;
-    RETURN json_build_object('ok', true,
-        -- json_agg over an ordered subquery: PostgreSQL 15 sorts for json_agg(… ORDER BY …) even when an
-        -- index already delivers the order
-        'events', (SELECT json_agg(x.data) FROM (SELECT e.data FROM events e
-                   WHERE e.uid > v_after AND e.uid <= v_hi ORDER BY e.uid) x),
-        'log', coalesce((SELECT json_agg(x.data) FROM (SELECT g.data FROM event_log g
-                         WHERE g.event_uid > v_after AND g.event_uid <= v_hi
-                         ORDER BY g.event_uid, g.server_seq, g.at, g.uid) x), '[]'::json),
-        'whistles', coalesce((SELECT json_agg(x.data) FROM (SELECT w.data FROM whistles w
-                              WHERE w.event_uid > v_after AND w.event_uid <= v_hi
-                              ORDER BY w.event_uid, w.data->>'blown_at', w.uid) x), '[]'::json),
-        'last_uid', v_hi, 'done', v_n < v_limit);
+    RETURN QUERY SELECT 'event'::text, e.uid::text, e.uid::text, e.data::json FROM events e
+                 WHERE e.uid > v_after AND e.uid <= v_hi ORDER BY e.uid;
+    RETURN QUERY SELECT 'log'::text, g.uid::text, g.event_uid::text, g.data FROM event_log g
+                 WHERE g.event_uid > v_after AND g.event_uid <= v_hi
+                 ORDER BY g.event_uid, g.server_seq, g.at, g.uid;
+    RETURN QUERY SELECT 'whistle'::text, w.uid::text, w.event_uid::text, w.data::json FROM whistles w
+                 WHERE w.event_uid > v_after AND w.event_uid <= v_hi
+                 ORDER BY w.event_uid, w.data->>'blown_at', w.uid;
 END
 $fn$;
 
