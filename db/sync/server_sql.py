@@ -590,12 +590,11 @@ BEGIN
                                  'head', feed_head());
     END IF;
     PERFORM touch_client(p_client_id, p_schema, NULL, p_cursor, v_street);
-    SELECT coalesce(json_agg(json_build_object('server_seq', c.server_seq, 'kind', c.kind, 'uid', c.uid,
-                                               'data', c.data) ORDER BY c.server_seq), '[]'::json),
-           coalesce(max(c.server_seq), p_cursor)
+    -- json_agg of the rows of an ordered subquery (keys server_seq, kind, uid, data): no sort, no re-parse
+    SELECT coalesce(json_agg(c), '[]'::json), coalesce(max(c.server_seq), p_cursor)
     INTO v_rows, v_cursor
-    FROM (SELECT * FROM changes WHERE server_seq > p_cursor ORDER BY server_seq
-          LIMIT greatest(1, least(coalesce(p_max_rows, 1000), 10000))) c;
+    FROM (SELECT f.server_seq, f.kind, f.uid, f.data FROM changes f WHERE f.server_seq > p_cursor
+          ORDER BY f.server_seq LIMIT greatest(1, least(coalesce(p_max_rows, 1000), 10000))) c;
     RETURN json_build_object('ok', true, 'changes', v_rows, 'cursor', v_cursor, 'head', feed_head(),
                              'feed_floor', v_floor);
 END
