@@ -35,7 +35,7 @@ import orjson
 
 from app import timeutil
 from db.ids import new_ulid
-from db.sync.client_apply import Applier, KeyConflict, set_applying
+from db.sync.client_apply import Applier, KeyConflict, apply_batch, set_applying
 from db.sync.protocol import PROTOCOL_VERSION, SERVER_SCHEMA, SYNC_SCHEMA_VERSION, fingerprint
 
 log = logging.getLogger("onemap.sync")
@@ -401,25 +401,18 @@ def apply_changes(replica, changes: list[dict], cursor: int) -> int:
 
     A change that would collide with a local report still waiting to be refused stops the batch
     there (the cursor stays before it)."""
-    done = 0
     with replica.write(*TOPICS_PULL) as conn:
         set_applying(conn, True)
         ap = Applier(conn, replica.next_rev(conn))
-        last = None
-        for ch in changes:
-            try:
-                ap.apply_change(ch)  # KeyConflict is raised before the change writes anything
-            except KeyConflict as exc:
-                log.info("sync: pull paused before server_seq %s: %s", ch.get("server_seq"), exc)
-                break
-            done += 1
-            last = ch.get("server_seq")
-        if done == len(changes):
-            new_cursor = cursor
+        done = apply_batch(ap, changes)
+        if done < len(changes):
+            log.info("sync: pull paused before server_seq %s: its (source, external_id) is held by a local "
+                     "report not yet answered", changes[done].get("server_seq"))  # fmt: skip
+            new_cursor = changes[done - 1].get("server_seq") if done else None
         else:
-            new_cursor = int(last) if last is not None else None
+            new_cursor = cursor
         if new_cursor is not None:
-            conn.execute("UPDATE sync_state SET cursor = ? WHERE id = 1", (new_cursor,))
+            conn.execute("UPDATE sync_state SET cursor = ? WHERE id = 1", (int(new_cursor),))
         set_applying(conn, False)
     return done
 
