@@ -44,6 +44,7 @@ CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 15_000
 CLIENT_TIMEOUT_S = 25.0  # a reply that never comes (a dropped packet): the socket is shut after this
 PULL_ROWS = 1000
+APPLIED_FLUSH = 200  # applied answers marked per SQLite transaction
 TOPICS_PULL = ("events", "event_log", "whistles", "sync")
 
 
@@ -268,32 +269,41 @@ class SyncClient:
                 "upstream does not accept this console's protocol/schema version: update OneMap Console "
                 f"(this console: protocol {PROTOCOL_VERSION}, schema {SYNC_SCHEMA_VERSION})"
             )
-        raise SyncVersionError(f"upstream refused hello: {ans.get('reason') or ans}")
+        raise SyncVersionError(f"upstream refused hello: {ans.get('message') or ans.get('reason') or ans}")
 
     # -- push ------------------------------------------------------------------------------
     def _push(self, rep: SyncReport) -> None:
+        """Every pending row in order. Applied answers are marked in small batches (a crash before
+        the mark only means the row is sent again: the ledger answers the same)."""
         rows = self._reader.execute(
             "SELECT mutation_id, op, event_uid, args FROM outbox WHERE state = 'pending' ORDER BY mutation_id"
         ).fetchall()
-        for row in rows:
-            still = self._reader.execute(
-                "SELECT state, client_id FROM outbox WHERE mutation_id = ?", (row["mutation_id"],)
-            ).fetchone()
-            if still is None or still["state"] != "pending":
-                continue  # refused meanwhile as depending on an earlier refused mutation
-            args = orjson.loads(row["args"])
-            outcome = self._push_one(rep, row["mutation_id"], still["client_id"], args)
-            rep.pushed += 1
-            status = outcome.get("status")
-            if status == "applied":
-                self._applied(row["mutation_id"], outcome)
-                rep.applied += 1
-            elif status == "rejected":
-                rep.rejected += self._rejected(row, outcome)
-            elif status == "version" or outcome.get("reason") == "version":
-                self._refused_hello({"reason": "version"})
-            else:
-                raise SyncVersionError(f"unexpected answer to mutation {row['mutation_id']}: {outcome}")
+        done: list[tuple[int, dict]] = []
+        try:
+            for row in rows:
+                still = self._reader.execute(
+                    "SELECT state, client_id FROM outbox WHERE mutation_id = ?", (row["mutation_id"],)
+                ).fetchone()
+                if still is None or still["state"] != "pending":
+                    continue  # refused meanwhile as depending on an earlier refused mutation
+                args = orjson.loads(row["args"])
+                outcome = self._push_one(rep, row["mutation_id"], still["client_id"], args)
+                rep.pushed += 1
+                status = outcome.get("status")
+                if status == "applied":
+                    done.append((row["mutation_id"], outcome))
+                    rep.applied += 1
+                    if len(done) >= APPLIED_FLUSH:
+                        self._applied(done)
+                elif status == "rejected":
+                    self._applied(done)
+                    rep.rejected += self._rejected(row, outcome)
+                elif status == "version" or outcome.get("reason") == "version":
+                    self._refused_hello({"reason": "version"})
+                else:
+                    raise SyncVersionError(f"unexpected answer to mutation {row['mutation_id']}: {outcome}")
+        finally:
+            self._applied(done)
 
     def _push_one(self, rep: SyncReport, mutation_id: int, client_id: str, args: dict) -> dict:
         import psycopg
@@ -318,12 +328,16 @@ class SyncClient:
             return outcome
         raise SyncVersionError(f"mutation {mutation_id}: no usable answer")
 
-    def _applied(self, mutation_id: int, outcome: dict) -> None:
+    def _applied(self, done: list[tuple[int, dict]]) -> None:
+        """Mark the answered rows applied (one transaction) and empty ``done``."""
+        if not done:
+            return
         with self.replica.write("sync") as conn:
-            conn.execute(
+            conn.executemany(
                 "UPDATE outbox SET state = 'applied', server_seq = ?, outcome = ? WHERE mutation_id = ?",
-                (outcome.get("server_seq"), orjson.dumps(outcome).decode(), mutation_id),
+                [(o.get("server_seq"), orjson.dumps(o).decode(), m) for m, o in done],
             )
+        done.clear()
 
     def _rejected(self, row: sqlite3.Row, outcome: dict) -> int:
         """Refuse the mutation (and the later ones of its event) and roll the event back; one transaction."""
