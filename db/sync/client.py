@@ -90,7 +90,10 @@ def sync_state(conn: sqlite3.Connection) -> dict | None:
         return None
     if row is None:
         return None
-    return {k: row[k] for k in row.keys()} if hasattr(row, "keys") else None
+    if hasattr(row, "keys"):
+        return {k: row[k] for k in row.keys()}
+    names = [r[1] for r in conn.execute("PRAGMA table_info(sync_state)")]
+    return dict(zip(names, row, strict=True))
 
 
 def enable_sync(replica, *, upstream: str, client_id: str | None = None, cursor: int = 0,
@@ -150,16 +153,17 @@ class SyncClient:
 
     def __init__(self, replica, dsn: str | None = None) -> None:
         self.replica = replica
-        state = sync_state(replica.writer)
-        if state is None:
-            raise SyncNotConfigured(
-                f"{replica.path}: not a sync client (make one with: onemap --db PATH clone --upstream DSN)"
-            )
-        self.dsn = dsn or state.get("upstream")
-        if not self.dsn:
-            raise SyncNotConfigured(f"{replica.path}: no upstream remembered; give --upstream DSN")
-        self._pg = None
         self._reader = replica.reader()
+        state = sync_state(self._reader)
+        if state is None or not (dsn or state.get("upstream")):
+            self._reader.close()
+            if state is None:
+                raise SyncNotConfigured(
+                    f"{replica.path}: not a sync client (make one with: onemap --db PATH clone --upstream DSN)"
+                )
+            raise SyncNotConfigured(f"{replica.path}: no upstream remembered; give --upstream DSN")
+        self.dsn = dsn or state["upstream"]
+        self._pg = None
 
     # -- connection ------------------------------------------------------------------------
     def _connect(self):
@@ -233,7 +237,16 @@ class SyncClient:
         except psycopg.Error as exc:  # a server-side error: reported, the round ends
             rep.error = f"upstream error: {_first_line(exc)}"
             self._drop()
-        self._finish(rep)
+        except sqlite3.Error as exc:  # e.g. the replica stayed locked longer than busy_timeout
+            rep.error = f"replica error: {_first_line(exc)}"
+        except Exception as exc:  # noqa: BLE001 - a long-running loop reports and goes on
+            log.exception("sync round failed")
+            rep.error = f"sync failed: {type(exc).__name__}: {_first_line(exc)}"
+            self._drop()
+        try:
+            self._finish(rep)
+        except sqlite3.Error as exc:
+            rep.error = rep.error or f"replica error: {_first_line(exc)}"
         return rep
 
     def _finish(self, rep: SyncReport) -> None:
