@@ -245,7 +245,7 @@ class SyncIndicator(QWidget):
             f"{t('client_id', lang)}: {s.client_id}" if s.client_id else None,
             f"{t('cursor', lang)}: {s.cursor}" if s.is_client else None,
             f"{t('oldest', lang)}: {age_text(s.oldest_pending_age_s, lang)}" if s.pending else None,
-            f"{t('error', lang)}: {s.last_error}" if s.last_error and s.connection != ONLINE else None,
+            f"{t('error', lang)}: {s.last_error}" if s.last_error else None,
         ]
         self.setToolTip(_tooltip(*lines))
 

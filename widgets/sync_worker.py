@@ -91,8 +91,9 @@ class SyncWorker(QObject):
         self.kicks += 1
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """End the loop and wait for the thread (a round in progress finishes first). True once it has ended."""
+    def stop(self, timeout: float = 30.0) -> bool:
+        """End the loop and wait for the thread (a round in progress finishes first; the client gives up on
+        a reply that never comes after 25 s). True once it has ended."""
         self._stop.set()
         self._wake.set()
         t = self._thread

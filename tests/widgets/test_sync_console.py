@@ -61,9 +61,9 @@ def _show_in_queue(qtbot, win, event_id: int, title: str) -> int:
     return win.queue.model().row_of(event_id)
 
 
-def _status_text(win, row: int) -> str:
+def _title_text(win, row: int) -> str:
     m = win.queue.model()
-    return m.data(m.index(row, COL["status"]))
+    return m.data(m.index(row, COL["title"]))
 
 
 def test_a_plain_replica_without_upstream_shows_nothing(console):
@@ -103,16 +103,15 @@ def test_indicator_marks_and_refusals_then_a_round_confirms(qtbot, console):
     assert ind.badge.text() == "被拒 1" and not ind.badge.isHidden()
     assert "connection refused" in ind.toolTip() and "***" in ind.toolTip() and "secret" not in ind.toolTip()
     row = _show_in_queue(qtbot, win, ids["pending"], "井盖缺失")
-    qtbot.waitUntil(lambda: _status_text(win, row).endswith(" · 未同步"), timeout=5000)
+    qtbot.waitUntil(lambda: _title_text(win, row) == f"【未同步】{XSS}", timeout=5000)
     m = win.queue.model()
-    assert "尚未被上级服务器确认" in m.data(m.index(row, COL["status"]), Qt.ItemDataRole.ToolTipRole)
+    assert "未同步：本机的改动尚未被上级服务器确认" in m.data(m.index(row, COL["title"]), Qt.ItemDataRole.ToolTipRole)
     # the link comes back: the round confirms the change, the mark and the count go
     gate["open"] = True
     ui.worker.kick()
     qtbot.waitUntil(lambda: ind.state_key == "online", timeout=5000)
     qtbot.waitUntil(lambda: ind.pending_label.text() == "待同步 0", timeout=5000)
-    qtbot.waitUntil(lambda: not _status_text(win, win.queue.model().row_of(ids["pending"])).endswith("未同步"),
-                    timeout=5000)  # fmt: skip
+    qtbot.waitUntil(lambda: _title_text(win, win.queue.model().row_of(ids["pending"])) == XSS, timeout=5000)
     assert ind.conn_label.text() == "● 在线" and ind.last_label.text().startswith("上次同步 ")
     assert ind.last_label.text() != "上次同步 从未" and ind.badge.text() == "被拒 1"  # still unacknowledged
     ui.shutdown()
@@ -168,7 +167,7 @@ def test_english_labels(qtbot, console):
     assert dialog.table.item(0, 2).text() == "Accept" and dialog.table.item(0, 4).text() == "Reported (v1)"
     assert dialog.row_buttons[ids["mid"]].text() == "Acknowledge"
     row = _show_in_queue(qtbot, win, ids["pending"], "井盖缺失")
-    qtbot.waitUntil(lambda: _status_text(win, row) == "Reported · unsynced", timeout=5000)
+    qtbot.waitUntil(lambda: _title_text(win, row) == f"[Unsynced] {XSS}", timeout=5000)
 
 
 def test_status_model_reads_off_the_ui_thread_and_coalesces(qtbot, demo_copy):
@@ -185,3 +184,24 @@ def test_status_model_reads_off_the_ui_thread_and_coalesces(qtbot, demo_copy):
         model.close()
         model.refresh()  # closed: ignored
         assert model.status().pending == 1
+
+
+def test_the_real_client_against_an_unreachable_upstream_shows_offline(qtbot, console):
+    """The default engine (db.sync.client.SyncClient) on the worker thread: the link is down."""
+    dead = "host=127.0.0.1 port=1 dbname=onemap user=desk password=pw connect_timeout=2"
+
+    def prepare(rep):
+        rep.writer.execute("UPDATE sync_state SET upstream = ?", (dead,))
+        new_event(rep)
+
+    win, rep, _ = console(prepare=prepare)
+    ui = install_sync(win, None)
+    assert ui.worker is not None and ui.worker.dsn is None  # the client takes the remembered upstream
+    ind = ui.indicator
+    qtbot.waitUntil(lambda: ind.state_key == "offline", timeout=15000)
+    assert ind.pending_label.text() == "待同步 1"
+    assert "upstream unreachable" in ind.toolTip() and "password=***" in ind.toolTip()
+    ui.shutdown()
+    assert not ui.worker.is_running()
+    err = rep.writer.execute("SELECT last_error FROM sync_state").fetchone()[0]
+    assert err.startswith("upstream unreachable")
