@@ -138,3 +138,22 @@ def test_mask_dsn():
     assert mask_dsn("postgresql://u:p@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert mask_dsn("postgresql://u@h/d") == "postgresql://u@h/d"
     assert mask_dsn(None) is None
+
+
+@pytest.mark.parametrize("argv", [
+    ["--db", "x.db", "--upstream", "host=h dbname=d"],
+    ["--upstream", "host=h dbname=d", "--db", "x.db", "--lang", "en"],
+])  # fmt: skip
+def test_upstream_is_a_global_option(argv):
+    from app import cli
+
+    args = cli.parse_args(argv)
+    assert args.upstream == "host=h dbname=d" and args.command is None
+    assert cli.parse_args(["--db", "x.db"]).upstream is None
+
+
+def test_upstream_after_a_subcommand():
+    from app import cli
+
+    args = cli.parse_args(["--db", "x.db", "demo", "--upstream", "host=h"])
+    assert args.command == "demo" and args.upstream == "host=h"

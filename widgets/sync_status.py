@@ -385,7 +385,7 @@ class SyncUi(QObject):
 
 
 def install_sync(window, upstream: str | None = None, *, start_worker: bool = True,
-                 engine_factory=None) -> SyncUi | None:
+                 engine_factory=None, interval_s: float = 2.0) -> SyncUi | None:
     """Sync status (and, for a sync client with an upstream, the background worker) in ``window``.
 
     Nothing is installed for a plain replica started without ``--upstream``."""
@@ -413,7 +413,7 @@ def install_sync(window, upstream: str | None = None, *, start_worker: bool = Tr
     elif start_worker:
         from widgets.sync_worker import SyncWorker
 
-        worker = SyncWorker(replica, upstream, engine_factory=engine_factory, parent=window)
+        worker = SyncWorker(replica, upstream, engine_factory=engine_factory, interval_s=interval_s, parent=window)
     ui = SyncUi(window, model, indicator, worker)
     model.refresh_now()
     if worker is not None:
