@@ -168,11 +168,14 @@ def unacknowledged_refusals(conn: sqlite3.Connection, lang: str = "zh") -> tuple
 
 
 def read_status(conn: sqlite3.Connection, *, report: object | None = None, lang: str = "zh",
-                now: dt.datetime | None = None, with_uids: bool = True) -> SyncStatus:
+                now: dt.datetime | None = None, with_uids: bool = True,
+                uids_among: list[str] | None = None) -> SyncStatus:
     """The sync status of the replica behind ``conn``, in one read transaction.
 
     ``report``: the worker's last ``SyncReport`` (its ``online`` decides online/offline); without
-    it the replica's own record decides (``last_error`` set → offline, else unknown)."""
+    it the replica's own record decides (``last_error`` set → offline, else unknown).
+    ``uids_among``: look for unconfirmed changes only among these event uids (e.g. the queue's rows:
+    bounded cost whatever the backlog; all of them take ~0.2 s at 50,000 pending rows)."""
     if not _has_tables(conn):
         return NOT_A_CLIENT
     own_tx = not conn.in_transaction
@@ -189,7 +192,7 @@ def read_status(conn: sqlite3.Connection, *, report: object | None = None, lang:
             "SELECT created_at FROM outbox WHERE state = 'pending' ORDER BY mutation_id LIMIT 1"
         ).fetchone()
         refusals = unacknowledged_refusals(conn, lang)
-        uids = pending_event_uids(conn) if with_uids and pending else frozenset()
+        uids = pending_event_uids(conn, uids_among) if with_uids and pending else frozenset()
     finally:
         if own_tx:
             conn.execute("COMMIT")

@@ -90,8 +90,10 @@ class SyncStatusModel(QObject):
     statusChanged = Signal(object)  # SyncStatus
     _loaded = Signal(object)
 
-    def __init__(self, replica, *, lang: str = "zh", parent: QObject | None = None, threaded: bool = True) -> None:
+    def __init__(self, replica, *, lang: str = "zh", parent: QObject | None = None, threaded: bool = True,
+                 uids_among=None) -> None:
         super().__init__(parent)
+        self.uids_among = uids_among  # () -> list of event uids to mark (the queue's rows); None = all
         self.setObjectName("syncStatusModel")
         self.replica = replica
         self.lang = lang
@@ -128,23 +130,26 @@ class SyncStatusModel(QObject):
             self._dirty = True
             return
         self._inflight = True
-        self._executor.submit(self._read_in_thread, self.report)
+        self._executor.submit(self._read_in_thread, self.report, self._among())
 
     def refresh_now(self) -> SyncStatus:
         """Read on the calling thread (tests, first paint)."""
         conn = self.replica.reader()
         try:
-            status = read_status(conn, report=self.report, lang=self.lang)
+            status = read_status(conn, report=self.report, lang=self.lang, uids_among=self._among())
         finally:
             conn.close()
         self._publish(status)
         return status
 
-    def _read_in_thread(self, report: object | None) -> None:
+    def _among(self) -> list[str] | None:
+        return None if self.uids_among is None else list(self.uids_among())
+
+    def _read_in_thread(self, report: object | None, among: list[str] | None) -> None:
         try:
             if self._conn is None:
                 self._conn = self.replica.reader()
-            result: object = read_status(self._conn, report=report, lang=self.lang)
+            result: object = read_status(self._conn, report=report, lang=self.lang, uids_among=among)
         except Exception as exc:  # noqa: BLE001 - reported, never raised on this thread
             result = exc
         if self._closed.is_set():
@@ -353,6 +358,7 @@ class SyncUi(QObject):
         model.statusChanged.connect(self._on_status)
         indicator.openRequested.connect(self.open_refusals)
         window.watcher.changed.connect(model.refresh)
+        window.queue.loaded.connect(model.refresh)  # new rows to mark
         if worker is not None:
             worker.reported.connect(model.set_report)
             worker.failed.connect(model.set_error)
@@ -400,7 +406,9 @@ def install_sync(window, upstream: str | None = None, *, start_worker: bool = Tr
     if not is_client and not upstream:
         return None
     lang = window.state.session.lang
-    model = SyncStatusModel(replica, lang=lang, parent=window)
+    queue_model = window.queue.model()
+    model = SyncStatusModel(replica, lang=lang, parent=window,
+                            uids_among=lambda: [r["uid"] for r in queue_model.rows()])  # fmt: skip
     indicator = SyncIndicator(lang)
     window.statusBar().addPermanentWidget(indicator)
     dsn = upstream or remembered
