@@ -237,7 +237,11 @@ class SyncIndicator(QWidget):
         self.conn_label.setStyleSheet(f"color: {COLOURS.get(key, '#B9B8CE')};")
         self.pending_label.setVisible(s.is_client)
         self.last_label.setVisible(s.is_client)
-        self.pending_label.setText(f"{t('pending', lang)} {s.pending}")
+        pending = f"{t('pending', lang)} {s.pending}"
+        if s.pending and (s.oldest_pending_age_s or 0) >= 60:  # a backlog: say how old it is
+            age = age_text(s.oldest_pending_age_s, lang)
+            pending += f" (oldest {age})" if lang == "en" else f"（最早 {age}前）"
+        self.pending_label.setText(pending)
         warn = s.pending and s.connection != ONLINE
         self.pending_label.setStyleSheet(f"color: {'#fddd60' if warn else '#d3d6dd'};")
         self.last_label.setText(f"{t('last_sync', lang)} {s.last_sync_hms or t('never', lang)}")

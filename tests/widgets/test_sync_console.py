@@ -205,3 +205,16 @@ def test_the_real_client_against_an_unreachable_upstream_shows_offline(qtbot, co
     assert not ui.worker.is_running()
     err = rep.writer.execute("SELECT last_error FROM sync_state").fetchone()[0]
     assert err.startswith("upstream unreachable")
+
+
+def test_an_old_backlog_shows_its_age(qtbot):
+    from app.sync_status import SyncStatus
+    from widgets.sync_status import SyncIndicator
+
+    ind = SyncIndicator("zh")
+    qtbot.addWidget(ind)
+    ind.show_status(SyncStatus(is_client=True, connection="offline", pending=7, oldest_pending_age_s=754))
+    assert ind.pending_label.text() == "待同步 7（最早 12 分前）" and ind.conn_label.text() == "● 离线"
+    ind.lang = "en"
+    ind.show_status(SyncStatus(is_client=True, connection="online", pending=2, oldest_pending_age_s=7300))
+    assert ind.pending_label.text() == "Pending 2 (oldest 2 h)" and ind.conn_label.text() == "● Online"
