@@ -389,11 +389,11 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
                       || p_mutation_id || ': take a new client_id and push again');
     END IF;
     -- the same log row applied before under another client_id (a restored replica that rotated)
-    SELECT g.server_seq, l.outcome INTO v_seq, v_outcome
+    SELECT g.server_seq, l.outcome INTO v_prev_seq, v_outcome
     FROM event_log g LEFT JOIN ledger l ON l.client_id = g.client_id AND l.mutation_id = g.mutation_id
     WHERE g.uid = v_log->>'uid';
     IF FOUND THEN
-        v_outcome := coalesce(v_outcome, jsonb_build_object('status', 'applied', 'server_seq', v_seq,
+        v_outcome := coalesce(v_outcome, jsonb_build_object('status', 'applied', 'server_seq', v_prev_seq,
                                                             'version', v_ev.version));
         PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
         INSERT INTO ledger (client_id, mutation_id, fingerprint, outcome)
@@ -426,6 +426,7 @@ DECLARE
     v_to text;
     v_version integer;
     v_seq bigint;
+    v_prev_seq bigint;
     v_new jsonb;
     v_logrow jsonb;
     v_ev_street text;
