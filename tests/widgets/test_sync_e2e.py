@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 
 import pytest
@@ -29,18 +31,29 @@ def _server_status(dsn: str, uid: str) -> tuple[str, int]:
         return tuple(conn.execute("SELECT status, version FROM onemap.events WHERE uid = %s", (uid,)).fetchone())
 
 
-def test_the_console_pushes_pulls_and_shows_a_refusal(qtbot, demo_copy, pg_dsn, tmp_path):  # noqa: F811
+def _desk(dsn: str, role: str) -> str:
+    from db.sync.upstream import add_desk
+
+    role = f"{role}_{os.getpid()}"
+    add_desk(dsn, role, "pw-" + role)
+    dsn = re.sub(r"\buser=\S+", f"user={role}", dsn)
+    return re.sub(r"\bpassword=\S+", f"password=pw-{role}", dsn)
+
+
+def test_a_cloned_desk_pushes_pulls_and_shows_a_refusal(qtbot, demo_copy, pg_dsn, tmp_path):  # noqa: F811
+    """Two desks on one upstream; the console on desk A (no --upstream: the replica remembers it).
+    (The desks are made like a clone leaves them: the seeded data, ``enable_sync`` at the feed head.)"""
     from db.sync.client import SyncClient, enable_sync
     from db.sync.upstream import init_upstream, seed_upstream
 
     init_upstream(pg_dsn)
     head = seed_upstream(pg_dsn, demo_copy)["head"]
-    other_path = tmp_path / "other.db"  # a second desk on the same upstream
+    other_path = tmp_path / "b.db"
     shutil.copy(demo_copy, other_path)
     rep = open_replica(demo_copy)
-    enable_sync(rep, upstream=pg_dsn, cursor=head)
+    enable_sync(rep, upstream=_desk(pg_dsn, "desk_ui_a"), cursor=head)
     with open_replica(other_path) as other:
-        enable_sync(other, upstream=pg_dsn, cursor=head)
+        enable_sync(other, upstream=_desk(pg_dsn, "desk_ui_b"), cursor=head)
     (mine, mine_v), (contested, contested_v) = _reported(rep, 2)
     uid = {i: rep.writer.execute("SELECT uid FROM events WHERE id = ?", (i,)).fetchone()[0] for i in (mine, contested)}
     win = MainWindow(rep, AppState(Session(user="op-e2e")))
