@@ -131,7 +131,9 @@ class SyncWorker(QObject):
                 try:
                     if engine is None:
                         engine = self._factory()
+                    t0 = time.perf_counter()
                     report = engine.sync_once()
+                    log.debug("sync round %d: %.0f ms, %s", self.rounds + 1, (time.perf_counter() - t0) * 1000, report)
                     self.rounds += 1
                     self.last_report = report
                     failures = 0
