@@ -228,3 +228,10 @@ def age_text(seconds: float | None, lang: str = "zh") -> str:
     if s < 86400:
         return f"{s // 3600} h" if lang == "en" else f"{s // 3600} 小时"
     return f"{s // 86400} d" if lang == "en" else f"{s // 86400} 天"
+
+
+def acknowledge(replica, mutation_ids: list[int] | None, actor: str) -> int:
+    """The operator has read these refusals (None = all unacknowledged): ``db.sync.acknowledge`` writes it."""
+    from db.sync.acknowledge import acknowledge_refusals
+
+    return acknowledge_refusals(replica, mutation_ids, actor=actor)

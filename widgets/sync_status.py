@@ -38,8 +38,16 @@ from PySide6.QtWidgets import (
 
 from app import timeutil
 from app.labels import label
-from app.sync_status import NOT_A_CLIENT, OFFLINE, ONLINE, SyncStatus, age_text, read_status, sync_config
-from db.sync.acknowledge import acknowledge_refusals
+from app.sync_status import (
+    NOT_A_CLIENT,
+    OFFLINE,
+    ONLINE,
+    SyncStatus,
+    acknowledge,
+    age_text,
+    read_status,
+    sync_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +183,7 @@ class SyncStatusModel(QObject):
 
     def acknowledge(self, mutation_ids: list[int] | None, actor: str) -> int:
         """Acknowledge refusals (None = all unacknowledged), then re-read."""
-        n = acknowledge_refusals(self.replica, mutation_ids, actor=actor)
+        n = acknowledge(self.replica, mutation_ids, actor)
         self.refresh_now()
         return n
 

@@ -57,7 +57,7 @@ def _pending_and_refused(rep):
 
 def _show_in_queue(qtbot, win, event_id: int, title: str) -> int:
     win.queue.set_filter(win.queue.filter().with_(tab="pending", text=title))
-    qtbot.waitUntil(lambda: win.queue.model().row_of(event_id) >= 0, timeout=5000)
+    qtbot.waitUntil(lambda: win.queue.model().row_of(event_id) >= 0, timeout=15000)
     return win.queue.model().row_of(event_id)
 
 
@@ -96,22 +96,22 @@ def test_indicator_marks_and_refusals_then_a_round_confirms(qtbot, console):
     ui = install_sync(win, None, engine_factory=factory)  # the remembered upstream starts the worker
     assert ui.worker is not None and ui.worker.is_running()
     ind = ui.indicator
-    qtbot.waitUntil(lambda: ind.state_key == "offline", timeout=5000)
+    qtbot.waitUntil(lambda: ind.state_key == "offline", timeout=15000)
     assert ind.conn_label.text() == "● 离线"
     assert ind.pending_label.text() == "待同步 1" and ind.last_label.text() == "上次同步 从未"
     assert ind.badge.isVisible()
     assert ind.badge.text() == "被拒 1" and not ind.badge.isHidden()
     assert "connection refused" in ind.toolTip() and "***" in ind.toolTip() and "secret" not in ind.toolTip()
     row = _show_in_queue(qtbot, win, ids["pending"], "井盖缺失")
-    qtbot.waitUntil(lambda: _title_text(win, row) == f"【未同步】{XSS}", timeout=5000)
+    qtbot.waitUntil(lambda: _title_text(win, row) == f"【未同步】{XSS}", timeout=15000)
     m = win.queue.model()
     assert "未同步：本机的改动尚未被上级服务器确认" in m.data(m.index(row, COL["title"]), Qt.ItemDataRole.ToolTipRole)
     # the link comes back: the round confirms the change, the mark and the count go
     gate["open"] = True
     ui.worker.kick()
-    qtbot.waitUntil(lambda: ind.state_key == "online", timeout=5000)
-    qtbot.waitUntil(lambda: ind.pending_label.text() == "待同步 0", timeout=5000)
-    qtbot.waitUntil(lambda: _title_text(win, win.queue.model().row_of(ids["pending"])) == XSS, timeout=5000)
+    qtbot.waitUntil(lambda: ind.state_key == "online", timeout=15000)
+    qtbot.waitUntil(lambda: ind.pending_label.text() == "待同步 0", timeout=15000)
+    qtbot.waitUntil(lambda: _title_text(win, win.queue.model().row_of(ids["pending"])) == XSS, timeout=15000)
     assert ind.conn_label.text() == "● 在线" and ind.last_label.text().startswith("上次同步 ")
     assert ind.last_label.text() != "上次同步 从未" and ind.badge.text() == "被拒 1"  # still unacknowledged
     ui.shutdown()
@@ -167,7 +167,7 @@ def test_english_labels(qtbot, console):
     assert dialog.table.item(0, 2).text() == "Accept" and dialog.table.item(0, 4).text() == "Reported (v1)"
     assert dialog.row_buttons[ids["mid"]].text() == "Acknowledge"
     row = _show_in_queue(qtbot, win, ids["pending"], "井盖缺失")
-    qtbot.waitUntil(lambda: _title_text(win, row) == f"[Unsynced] {XSS}", timeout=5000)
+    qtbot.waitUntil(lambda: _title_text(win, row) == f"[Unsynced] {XSS}", timeout=15000)
 
 
 def test_status_model_reads_off_the_ui_thread_and_coalesces(qtbot, demo_copy):
@@ -179,7 +179,7 @@ def test_status_model_reads_off_the_ui_thread_and_coalesces(qtbot, demo_copy):
         model.statusChanged.connect(seen.append)
         for _ in range(5):
             model.refresh()
-        qtbot.waitUntil(lambda: len(seen) >= 1 and not model._inflight, timeout=5000)
+        qtbot.waitUntil(lambda: len(seen) >= 1 and not model._inflight, timeout=15000)
         assert len(seen) <= 2 and seen[-1].pending == 1  # a burst makes at most one more read
         model.close()
         model.refresh()  # closed: ignored

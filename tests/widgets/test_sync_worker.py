@@ -49,13 +49,13 @@ def test_rounds_run_off_the_ui_thread_and_a_local_commit_wakes_the_loop(qtbot, c
     worker = SyncWorker(client, engine_factory=lambda: engine, interval_s=3600, debounce_s=0.05)
     reports = []
     worker.reported.connect(reports.append)
-    with qtbot.waitSignal(worker.reported, timeout=5000):
+    with qtbot.waitSignal(worker.reported, timeout=15000):
         worker.start()
     assert worker.is_running() and engine.calls == 1
     assert threading.get_ident() not in engine.threads  # never on the UI thread
     assert worker.kicks == 0  # the round's own commit did not wake the loop
     # an operator's write (on this thread) wakes it long before the 1-hour interval
-    with qtbot.waitSignal(worker.reported, timeout=5000):
+    with qtbot.waitSignal(worker.reported, timeout=15000):
         new_event(client)
     assert engine.calls == 2 and worker.kicks >= 1 and reports[-1].pushed == 1
     assert client.writer.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0] == 0
@@ -63,7 +63,7 @@ def test_rounds_run_off_the_ui_thread_and_a_local_commit_wakes_the_loop(qtbot, c
     with client.write("sync"):
         pass
     assert worker.kicks == 1
-    with qtbot.waitSignal(worker.stopped, timeout=5000):
+    with qtbot.waitSignal(worker.stopped, timeout=15000):
         assert worker.stop(timeout=5)
     assert not worker.is_running() and engine.closed_on in engine.threads  # closed where it was made
     new_event(client)  # after stop, commits are ignored
@@ -81,7 +81,7 @@ def test_a_failing_round_is_reported_and_retried_with_a_fresh_engine(qtbot, clie
     errors = []
     worker.failed.connect(errors.append)
     worker.start()
-    qtbot.waitUntil(lambda: len(errors) >= 3, timeout=5000)
+    qtbot.waitUntil(lambda: len(errors) >= 3, timeout=15000)
     assert worker.stop(timeout=5)
     assert errors[0] == "OSError: connection refused"
     assert len(made) >= 3 and all(e.closed_on is not None for e in made)  # each broken engine was closed
@@ -93,8 +93,8 @@ def test_a_replica_that_is_not_a_sync_client_stops_the_loop(qtbot, client):
 
     worker = SyncWorker(client, engine_factory=lambda: FakeEngine(client, fail=SyncNotConfigured("not a client")),
                         interval_s=0.01)  # fmt: skip
-    with qtbot.waitSignals([worker.failed, worker.stopped], timeout=5000):
+    with qtbot.waitSignals([worker.failed, worker.stopped], timeout=15000):
         worker.start()
-    qtbot.waitUntil(lambda: not worker.is_running(), timeout=5000)
+    qtbot.waitUntil(lambda: not worker.is_running(), timeout=15000)
     assert worker.fatal == "SyncNotConfigured: not a client" and worker.rounds == 1
     assert worker.stop(timeout=1)
