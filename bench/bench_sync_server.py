@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         t_seed = time.perf_counter() - t0
         rows.append((f"seed {counts['events']:,} events + {counts['event_log']:,} log rows (COPY, incl. reference blob)",
                      f"{t_seed:.1f} s", "report it"))  # fmt: skip
-        rows.append(("  of which the reference blob (copy, empty, VACUUM, zlib)",
+        rows.append(("reference blob alone (copy, empty, VACUUM, zlib; seed builds it in a thread beside the COPY)",
                      f"{t_blob:.1f} s, {len(blob) / 1e6:.1f} MB", "report it"))  # fmt: skip
         assert upstream.server_content_hash(dsn) is not None
 
@@ -58,14 +58,14 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute("SELECT onemap.snapshot_head('B', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
             after, n_ev, n_log = None, 0, 0
             while True:
-                rows = conn.execute("SELECT kind, uid, event_uid, data::text FROM onemap.snapshot_events('B', %s, %s, %s, 2000)",
+                page_rows = conn.execute("SELECT kind, uid, event_uid, data::text FROM onemap.snapshot_events('B', %s, %s, %s, 2000)",
                                     (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after)).fetchall()  # fmt: skip
-                data = [orjson.loads(r[3]) for r in rows]
-                events = [r[1] for r in rows if r[0] == "event"]
+                data = [orjson.loads(r[3]) for r in page_rows]
+                events = [r[1] for r in page_rows if r[0] == "event"]
                 if not events:
                     break
                 n_ev += len(events)
-                n_log += sum(1 for r in rows if r[0] == "log")
+                n_log += sum(1 for r in page_rows if r[0] == "log")
                 after = events[-1]
                 del data
             conn.execute("SELECT onemap.snapshot_reference('B', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
