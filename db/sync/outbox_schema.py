@@ -95,3 +95,20 @@ BEGIN
     FROM events e, sync_state s WHERE e.id = new.event_id;
 END;
 """
+
+
+def install_outbox_trigger(conn: sqlite3.Connection) -> None:
+    """(Re)create ``sync_outbox_log`` so that it fires AFTER every other event_log trigger.
+
+    SQLite fires the most recently created trigger first, and the KPI rollup triggers on
+    event_log (m007) still change the event (``deferrals``, ``evaluated_at``) after the log row
+    is inserted; the outbox must copy the row image after them. So the outbox trigger is created
+    first and the rollup triggers are re-created after it."""
+    from db import kpi_rollups
+
+    conn.execute("DROP TRIGGER IF EXISTS sync_outbox_log")
+    for stmt in filter(str.strip, [outbox_trigger_sql(conn)]):
+        conn.execute(stmt)
+    if kpi_rollups.installed(conn):
+        kpi_rollups.drop_triggers(conn)
+        kpi_rollups.create_triggers(conn)

@@ -39,3 +39,22 @@ def test_sync_client_queues_each_change_with_the_row_image(demo_copy):
         assert r.writer.execute("SELECT count(*) FROM outbox").fetchone()[0] == 2
         h = content_hash(r.writer)
         assert len(h["events"]) == 32 and len(h["log"]) == 32
+
+
+def test_outbox_image_is_taken_after_the_rollup_triggers(demo_copy):
+    from db.sync.outbox_schema import install_outbox_trigger
+
+    with open_replica(demo_copy) as r:
+        with r.write() as conn:
+            install_outbox_trigger(conn)  # as migration m010 leaves an existing replica
+            conn.execute("INSERT INTO sync_state (id, client_id) VALUES (1, 'CLIENT-A')")
+        eid = _new_event(r)
+        row = event_ops.apply_action(r, eid, "accept", actor="op1", expected_version=1)
+        dept = r.writer.execute("SELECT code FROM departments LIMIT 1").fetchone()[0]
+        row = event_ops.apply_action(r, eid, "dispatch", actor="op1", expected_version=row["version"],
+                                     payload={"target_kind": "department", "target": dept})  # fmt: skip
+        row = event_ops.apply_action(r, eid, "acknowledge", actor="op1", expected_version=row["version"])
+        event_ops.apply_action(r, eid, "defer", actor="op1", expected_version=row["version"], note="等待配件")
+        args = json.loads(r.writer.execute("SELECT args FROM outbox WHERE op = 'defer'").fetchone()[0])
+        stored = r.writer.execute("SELECT deferrals FROM events WHERE id = ?", (eid,)).fetchone()[0]
+        assert stored == 1 and args["event"]["deferrals"] == stored
