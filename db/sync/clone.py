@@ -20,7 +20,9 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import queue
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -88,44 +90,32 @@ def snapshot_head(pg, client_id: str) -> dict:
 
 
 def iter_snapshot(pg, client_id: str, progress: Progress = _noop, total: int | None = None) -> Iterator[list[dict]]:
-    """Pages of items ``{"event": image, "log": [rows], "whistles": [images]}`` in uid order."""
-    after = ""
+    """Pages of items ``{"event": image, "log": [rows], "whistles": [images]}`` in uid order.
+
+    ``snapshot_events`` returns rows ``(kind, uid, event_uid, data)``: a page's events, then their
+    log rows, then their whistles; a page without events ends the snapshot."""
+    after = None
     done = 0
     while True:
-        row = pg.execute(f"SELECT {SERVER_SCHEMA}.snapshot_events(%s, %s, %s, %s, %s)::text",
-                         (client_id, PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after, PAGE_ROWS)).fetchone()  # fmt: skip
-        page = _loads(row[0]) if row else None
-        if not page or not page.get("ok", True):
-            raise CloneError(f"upstream refused the snapshot: {(page or {}).get('message') or (page or {}).get('reason')}")
-        items = _items(page)
-        if items:
-            done += len(items)
-            progress(f"快照 snapshot: {done:,}{f'/{total:,}' if total else ''} events")
-            yield items
-            after = page.get("last_uid") or items[-1]["event"]["uid"]
-        if not items or len(items) < PAGE_ROWS or page.get("done"):
+        rows = pg.execute(
+            f"SELECT kind, uid, event_uid, data::text FROM {SERVER_SCHEMA}.snapshot_events(%s, %s, %s, %s, %s)",
+            (client_id, PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after, PAGE_ROWS),
+        ).fetchall()
+        items: dict[str, dict] = {}
+        for kind, _uid, event_uid, data in rows:
+            if kind == "event":
+                items[event_uid] = {"event": orjson.loads(data), "log": [], "whistles": []}
+            elif kind == "log":
+                items[event_uid]["log"].append(orjson.loads(data))
+            elif kind == "whistle":
+                items[event_uid]["whistles"].append(orjson.loads(data))
+        if not items:
             return
-
-
-def _items(page: dict) -> list[dict]:
-    """Normalise a page: items with their log rows and whistles."""
-    raw = page.get("events") or []
-    out = []
-    for it in raw:
-        it = _loads(it)
-        if "event" in it:
-            out.append({"event": _loads(it["event"]), "log": _loads(it.get("log")) or [],
-                        "whistles": _loads(it.get("whistles")) or []})  # fmt: skip
-        else:
-            ev = dict(it)
-            out.append({"event": ev, "log": ev.pop("log", None) or [], "whistles": ev.pop("whistles", None) or []})
-    if page.get("log") or page.get("whistles"):  # page-level lists keyed by event_uid
-        by_uid = {i["event"]["uid"]: i for i in out}
-        for lg in page.get("log") or []:
-            by_uid[lg["event_uid"]]["log"].append(lg)
-        for w in page.get("whistles") or []:
-            by_uid[w["event_uid"]]["whistles"].append(w)
-    return out
+        page = list(items.values())
+        done += len(page)
+        progress(f"快照 snapshot: {done:,}{f'/{total:,}' if total else ''} events")
+        yield page
+        after = page[-1]["event"]["uid"]
 
 
 # -- writing the snapshot into SQLite ----------------------------------------------------------
@@ -228,7 +218,7 @@ def clone_replica(path: str | os.PathLike, dsn: str, *, force: bool = False,
         try:
             _scrub(replica)
             progress("事件快照 event snapshot …")
-            counts = _load_snapshot(replica, iter_snapshot(pg, client_id, progress, info.get("events")), progress,
+            counts = _load_snapshot(replica, prefetch(iter_snapshot(pg, client_id, progress, info.get("events"))), progress,
                                     rebuild)  # fmt: skip
             pg.rollback()
             enable_sync(replica, upstream=dsn, client_id=client_id, cursor=head)
@@ -254,6 +244,44 @@ def _scrub(replica) -> None:
         conn.execute("DELETE FROM outbox")
         conn.execute("DELETE FROM sync_state")
         conn.execute("DELETE FROM meta WHERE key LIKE 'sync_excluded:%'")
+
+
+def prefetch(pages: Iterator[list[dict]], depth: int = 2) -> Iterator[list[dict]]:
+    """Read the next pages from the upstream (a thread) while this one is written to SQLite.
+
+    Only the thread touches the PostgreSQL connection until the iterator is exhausted."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                q.put(page)
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=run, name="clone-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # the consumer stopped early: drain so the thread can finish
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        t.join()
 
 
 def _load_snapshot(replica, pages, progress: Progress, rebuild) -> dict:

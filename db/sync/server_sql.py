@@ -112,6 +112,7 @@ def ddl_sql(unsafe: frozenset[str] = frozenset()) -> str:
     """Schema and tables (``IF NOT EXISTS``)."""
     log_uid = "text COLLATE \"C\" NOT NULL" if "no_ledger" in unsafe else "text COLLATE \"C\" PRIMARY KEY"
     log_unique = "" if "no_ledger" in unsafe else ",\n    UNIQUE (client_id, mutation_id)"
+    log_uid_index = "CREATE INDEX IF NOT EXISTS ix_event_log_uid ON event_log (uid);" if "no_ledger" in unsafe else ""
     return f"""
 CREATE SCHEMA IF NOT EXISTS {SERVER_SCHEMA};
 SET LOCAL search_path = {SERVER_SCHEMA}, pg_temp;
@@ -136,12 +137,12 @@ CREATE TABLE IF NOT EXISTS event_log (
     action text NOT NULL,
     from_status text,
     to_status text,
-    at text,
+    at text COLLATE "C",
     actor text,
-    data jsonb NOT NULL{log_unique}
+    data json NOT NULL{log_unique}  -- json text: written once, only read back (snapshots)
 );
-CREATE INDEX IF NOT EXISTS ix_event_log_event ON event_log (event_uid);
-CREATE INDEX IF NOT EXISTS ix_event_log_uid ON event_log (uid);
+CREATE INDEX IF NOT EXISTS ix_event_log_event ON event_log (event_uid, server_seq, at, uid);
+{log_uid_index}
 CREATE TABLE IF NOT EXISTS whistles (
     uid text COLLATE "C" PRIMARY KEY,
     event_uid text COLLATE "C" NOT NULL,
@@ -152,7 +153,7 @@ CREATE TABLE IF NOT EXISTS changes (
     server_seq bigint PRIMARY KEY,
     kind text NOT NULL CHECK (kind IN ('mutation', 'tombstone')),
     uid text COLLATE "C" NOT NULL,
-    data jsonb NOT NULL
+    data json NOT NULL  -- json (text), not jsonb: written once, read by every replica without re-serialising
 );
 CREATE TABLE IF NOT EXISTS ledger (
     client_id text NOT NULL,
@@ -406,6 +407,7 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
         + (" ON CONFLICT (client_id, mutation_id) DO UPDATE SET outcome = EXCLUDED.outcome, "
            "fingerprint = EXCLUDED.fingerprint" if "no_ledger" in unsafe else "")
     )
+    states_sql = ", ".join(_lit(st) for st in STATES)
     return f"""
 CREATE OR REPLACE FUNCTION push_mutation(p_client_id text, p_mutation_id bigint, p_protocol integer,
                                          p_schema integer, p_fingerprint text, p_args jsonb)
@@ -449,9 +451,17 @@ BEGIN
     v_found := FOUND;
 {ledger_lookup}
     -- 3. checks
-    IF v_op = 'report' THEN
+    IF (v_log->>'action') IS DISTINCT FROM v_op OR (v_img->>'uid') IS DISTINCT FROM v_uid THEN
+        v_code := 'bad_request';
+        v_reason := '请求不一致 / inconsistent mutation: op ' || v_op || ', log.action '
+                    || coalesce(v_log->>'action', 'NULL') || ', event_uid ' || v_uid || ', event.uid '
+                    || coalesce(v_img->>'uid', 'NULL');
+    ELSIF v_op = 'report' THEN
         v_ev_street := v_img->>'street_code';
-        IF v_found THEN
+        IF coalesce(v_img->>'status', 'reported') NOT IN ({states_sql}) THEN
+            v_code := 'bad_request';
+            v_reason := '未知状态 / unknown status ' || (v_img->>'status');
+        ELSIF v_found THEN
             v_code := 'duplicate';
             v_reason := '事件已存在 / event ' || v_uid || ' already exists on the server';
         ELSIF v_img->>'external_id' IS NOT NULL THEN
@@ -539,7 +549,7 @@ BEGIN
     INSERT INTO event_log (uid, event_uid, server_seq, client_id, mutation_id, action, from_status, to_status,
                            at, actor, data)
     VALUES (v_log->>'uid', v_uid, v_seq, p_client_id, p_mutation_id, v_op, v_log->>'from_status',
-            v_log->>'to_status', v_log->>'at', v_log->>'actor', v_logrow);
+            v_log->>'to_status', v_log->>'at', v_log->>'actor', v_logrow::json);
     IF jsonb_typeof(p_args->'whistles') = 'array' THEN
         INSERT INTO whistles AS w (uid, event_uid, data)
         SELECT x->>'uid', v_uid, x || jsonb_build_object('event_uid', v_uid)
@@ -549,7 +559,7 @@ BEGIN
     INSERT INTO changes (server_seq, kind, uid, data)
     VALUES (v_seq, 'mutation', v_uid, jsonb_build_object('event', v_new, 'log', v_logrow,
         'whistles', coalesce((SELECT jsonb_agg(w.data ORDER BY w.uid) FROM whistles w WHERE w.event_uid = v_uid),
-                             '[]'::jsonb)));
+                             '[]'::jsonb))::json);
     -- 6. the ledger
     v_outcome := jsonb_build_object('status', 'applied', 'server_seq', v_seq, 'version', v_version);
     {ledger_insert};
@@ -589,12 +599,11 @@ BEGIN
                                  'head', feed_head());
     END IF;
     PERFORM touch_client(p_client_id, p_schema, NULL, p_cursor, v_street);
-    SELECT coalesce(json_agg(json_build_object('server_seq', c.server_seq, 'kind', c.kind, 'uid', c.uid,
-                                               'data', c.data) ORDER BY c.server_seq), '[]'::json),
-           coalesce(max(c.server_seq), p_cursor)
+    -- json_agg of the rows of an ordered subquery (keys server_seq, kind, uid, data): no sort, no re-parse
+    SELECT coalesce(json_agg(c), '[]'::json), coalesce(max(c.server_seq), p_cursor)
     INTO v_rows, v_cursor
-    FROM (SELECT * FROM changes WHERE server_seq > p_cursor ORDER BY server_seq
-          LIMIT greatest(1, least(coalesce(p_max_rows, 1000), 10000))) c;
+    FROM (SELECT f.server_seq, f.kind, f.uid, f.data FROM changes f WHERE f.server_seq > p_cursor
+          ORDER BY f.server_seq LIMIT greatest(1, least(coalesce(p_max_rows, 1000), 10000))) c;
     RETURN json_build_object('ok', true, 'changes', v_rows, 'cursor', v_cursor, 'head', feed_head(),
                              'feed_floor', v_floor);
 END
@@ -623,9 +632,11 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION snapshot_events(p_client_id text, p_protocol integer, p_schema integer,
                                            p_after_uid text, p_max_rows integer)
-RETURNS TABLE (kind text, uid text, event_uid text, data jsonb) {_HEADER} AS $fn$
--- One page: the next p_max_rows events after p_after_uid (uid order), then their log rows, then their
--- whistles. Call every page (and snapshot_head, snapshot_reference) in ONE REPEATABLE READ transaction.
+RETURNS TABLE (kind text, uid text, event_uid text, data json) {_HEADER} AS $fn$
+-- One page: the next p_max_rows events after p_after_uid (uid order), then the log rows of exactly those
+-- events (per event in server order), then their whistles; no 'event' row = done. Index range scans,
+-- no aggregation. Call every page (and snapshot_head, snapshot_reference) in ONE REPEATABLE READ
+-- transaction. Read it as ``SELECT kind, uid, event_uid, data::text FROM onemap.snapshot_events(…)``.
 DECLARE
     v_after text := coalesce(p_after_uid, '');
     v_hi text;
@@ -637,12 +648,12 @@ BEGIN
     IF v_hi IS NULL THEN
         RETURN;
     END IF;
-    RETURN QUERY SELECT 'event'::text, e.uid::text, e.uid::text, e.data FROM events e
+    RETURN QUERY SELECT 'event'::text, e.uid::text, e.uid::text, e.data::json FROM events e
                  WHERE e.uid > v_after AND e.uid <= v_hi ORDER BY e.uid;
     RETURN QUERY SELECT 'log'::text, g.uid::text, g.event_uid::text, g.data FROM event_log g
                  WHERE g.event_uid > v_after AND g.event_uid <= v_hi
                  ORDER BY g.event_uid, g.server_seq, g.at, g.uid;
-    RETURN QUERY SELECT 'whistle'::text, w.uid::text, w.event_uid::text, w.data FROM whistles w
+    RETURN QUERY SELECT 'whistle'::text, w.uid::text, w.event_uid::text, w.data::json FROM whistles w
                  WHERE w.event_uid > v_after AND w.event_uid <= v_hi
                  ORDER BY w.event_uid, w.data->>'blown_at', w.uid;
 END
@@ -686,7 +697,7 @@ BEGIN
     DELETE FROM events WHERE uid = p_uid;
     {take}
     INSERT INTO changes (server_seq, kind, uid, data)
-    VALUES (v_seq, 'tombstone', p_uid, jsonb_build_object('uid', p_uid));
+    VALUES (v_seq, 'tombstone', p_uid, json_build_object('uid', p_uid));
     PERFORM pg_notify('onemap_changes', v_seq::text);
     RETURN jsonb_build_object('status', 'deleted', 'uid', p_uid, 'server_seq', v_seq);
 END
