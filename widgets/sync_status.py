@@ -309,11 +309,15 @@ class RefusalsDialog(QDialog):
         lay.addWidget(self.table, 1)
         lay.addLayout(buttons)
         self.row_buttons: dict[int, QPushButton] = {}
-        self._refusals = ()
+        self._refusals: tuple = ()
+        self._shown = False
         model.statusChanged.connect(self.show_refusals)
         self.show_refusals(model.status())
 
     def show_refusals(self, status: SyncStatus) -> None:
+        if self.table.rowCount() == len(status.refusals) and status.refusals == self._refusals and self._shown:
+            return  # unchanged: keep the operator's selection and scroll position (the status refreshes every ~2 s)
+        self._shown = True
         lang = self.lang
         self._refusals = status.refusals
         n = len(status.refusals)

@@ -218,3 +218,16 @@ def test_an_old_backlog_shows_its_age(qtbot):
     ind.lang = "en"
     ind.show_status(SyncStatus(is_client=True, connection="online", pending=2, oldest_pending_age_s=7300))
     assert ind.pending_label.text() == "Pending 2 (oldest 2 h)" and ind.conn_label.text() == "● Online"
+
+
+def test_the_dialog_keeps_its_rows_while_nothing_changes(qtbot, console):
+    win, rep, ids = console(prepare=_pending_and_refused)
+    ui = install_sync(win, None, start_worker=False)
+    dialog = ui.open_refusals()
+    dialog.table.selectRow(0)
+    button = dialog.row_buttons[ids["mid"]]
+    ui.model.refresh_now()  # a status refresh with the same refusals
+    assert dialog.row_buttons[ids["mid"]] is button and dialog.table.currentRow() == 0
+    mid2 = refuse(rep, ids["pending"], "report", server_status=None, reason="duplicate")
+    ui.model.refresh_now()
+    assert set(dialog.row_buttons) == {ids["mid"], mid2}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 
 import pytest
 from PySide6.QtCore import Qt
@@ -41,19 +40,17 @@ def _desk(dsn: str, role: str) -> str:
 
 
 def test_a_cloned_desk_pushes_pulls_and_shows_a_refusal(qtbot, demo_copy, pg_dsn, tmp_path):  # noqa: F811
-    """Two desks on one upstream; the console on desk A (no --upstream: the replica remembers it).
-    (The desks are made like a clone leaves them: the seeded data, ``enable_sync`` at the feed head.)"""
-    from db.sync.client import SyncClient, enable_sync
+    """Two desks cloned from one upstream; the console on desk A (no --upstream: the clone remembers it)."""
+    from db.sync.client import SyncClient
+    from db.sync.clone import clone_replica
     from db.sync.upstream import init_upstream, seed_upstream
 
     init_upstream(pg_dsn)
-    head = seed_upstream(pg_dsn, demo_copy)["head"]
-    other_path = tmp_path / "b.db"
-    shutil.copy(demo_copy, other_path)
-    rep = open_replica(demo_copy)
-    enable_sync(rep, upstream=_desk(pg_dsn, "desk_ui_a"), cursor=head)
-    with open_replica(other_path) as other:
-        enable_sync(other, upstream=_desk(pg_dsn, "desk_ui_b"), cursor=head)
+    seed_upstream(pg_dsn, demo_copy)
+    a_path, other_path = tmp_path / "a.db", tmp_path / "b.db"
+    clone_replica(a_path, _desk(pg_dsn, "desk_ui_a"))
+    clone_replica(other_path, _desk(pg_dsn, "desk_ui_b"))
+    rep = open_replica(a_path)
     (mine, mine_v), (contested, contested_v) = _reported(rep, 2)
     uid = {i: rep.writer.execute("SELECT uid FROM events WHERE id = ?", (i,)).fetchone()[0] for i in (mine, contested)}
     win = MainWindow(rep, AppState(Session(user="op-e2e")))
