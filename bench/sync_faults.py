@@ -1,0 +1,606 @@
+"""The sync fault campaign (issue 9): 17 desktop processes, each behind a fault proxy, one upstream.
+
+    python bench/sync_faults.py --seed 1 [--replicas 17] [--seconds 20] [--rate 2]
+                                [--unsafe no_ledger|bigserial] [--keep DIR]
+
+Setup: a throwaway PostgreSQL (``db/sync/pgtemp.py``), ``init_upstream`` + ``seed_upstream`` from a
+small demo replica, one clone copied to every desk (a fresh ``client_id`` each), one
+:class:`~db.sync.faultproxy.FaultProxy` per desk, and ``bench/sync_desk.py`` processes writing
+through the real use cases while their sync loops run.
+
+Faults (seeded): random link cuts; 4 desks cut off for half the run; ``pg_ctl stop -m immediate``
+and a restart; 2 % of replies dropped after commit; ``kill -9`` of one desk in the middle of a
+push (then restarted on the same file); clocks at −1 h / 0 / +1 h; one desk on the previous sync
+schema version. Then everything heals and the campaign waits for convergence.
+
+Checks: 0 lost (every outbox row ends applied or rejected, and agrees with the server), 0
+duplicated (server log rows == distinct (client, mutation) pairs), every event's server log is a
+valid chain of transitions, no gaps in ``server_seq``, every replica's content hash == the
+server's. Exit 0 when all pass. Results go to ``bench/results/sync_faults.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.lifecycle import OVERLAYS, IllegalTransition, check_overlay, next_status  # noqa: E402
+from db.sync import protocol  # noqa: E402
+from db.sync.faultproxy import FaultProxy  # noqa: E402
+from db.sync.pgtemp import TempPostgres  # noqa: E402
+
+DESK = ROOT / "bench" / "sync_desk.py"
+DESK_ROLE, DESK_PASSWORD = "campaign_desk", "campaign-desk-pw"
+CHECKS = ("lost", "duplicated", "chains", "seq_gaps", "content_hash")
+CLOCK_OFFSETS = (-3600.0, 0.0, 3600.0)
+
+
+@dataclass
+class CampaignConfig:
+    seed: int = 1
+    replicas: int = 17
+    seconds: float = 20.0  # writing time; faults happen inside it
+    rate: float = 2.0  # writes per desk per second
+    unsafe: frozenset[str] = frozenset()
+    events: int = 400  # size of the demo replica the upstream is seeded from
+    demo: Path | None = None  # an existing demo replica to seed from (else one is generated)
+    workdir: Path | None = None
+    keep: bool = False
+    converge_timeout: float = 60.0
+    long_cut: int = 4  # desks cut off for half the run
+    drop_p: float = 0.02
+    crash: bool = True
+    kill: bool = True
+    verbose: bool = True
+
+
+@dataclass
+class CampaignResult:
+    checks: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    convergence_s: float | None = None
+    stats: dict = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(ok for ok, _ in self.checks.values())
+
+    def failed(self) -> list[str]:
+        return [name for name, (ok, _) in self.checks.items() if not ok]
+
+
+# -- setup ------------------------------------------------------------------------------------------
+def make_demo(path: Path, events: int, seed: int = 7) -> Path:
+    """A small demo replica (seed 7 geography, ``events`` events over 10 days)."""
+    from app.timeutil import parse
+    from db.demo.generate import DemoOptions, generate_demo_file
+
+    generate_demo_file(path, DemoOptions(seed=seed, events=events, days=10, until=parse("2026-11-25T18:00:00")),
+                       force=True)  # fmt: skip
+    return path
+
+
+def _sync_state_set(path: Path, *, client_id: str, upstream: str, cursor: int) -> None:
+    """Give a copied replica its own client id (``enable_sync`` when the clone left none)."""
+    from db.replica import open_replica
+
+    with open_replica(path, create=False) as replica:
+        has = replica.writer.execute("SELECT count(*) FROM sync_state").fetchone()[0]
+        if has:
+            replica.writer.execute("UPDATE sync_state SET client_id = ?, upstream = ?", (client_id, upstream))
+        else:
+            from db.sync.client import enable_sync
+
+            enable_sync(replica, upstream=upstream, client_id=client_id, cursor=cursor)
+
+
+def _server_head(dsn: str) -> int:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return int(conn.execute("SELECT coalesce(max(server_seq), 0) FROM onemap.changes").fetchone()[0])
+
+
+def clone_base(dsn_admin: str, desk_dsn: str, demo: Path, target: Path) -> str:
+    """One replica cloned from the upstream (``db.sync.clone``); falls back to a copy of the
+    seed file (same content) when the clone module is not there yet. Returns how."""
+    try:
+        from db.sync import clone as clone_mod
+    except ImportError:
+        clone_mod = None
+    fn = None
+    if clone_mod is not None:
+        fn = getattr(clone_mod, "clone_replica", None) or getattr(clone_mod, "clone", None)
+    if fn is not None:
+        fn(target, desk_dsn)
+        return "clone"
+    shutil.copyfile(demo, target)
+    return "copy of the seed file"
+
+
+class DeskProc:
+    """One ``sync_desk.py`` process and the last status line it printed."""
+
+    def __init__(self, index: int, db: Path, dsn: str, cfg: CampaignConfig, *, offset: float,
+                 schema_version: int | None, logdir: Path) -> None:  # fmt: skip
+        self.index, self.db, self.dsn, self.cfg = index, db, dsn, cfg
+        self.offset, self.schema_version = offset, schema_version
+        self.name = f"desk{index:02d}"
+        self.logdir = logdir
+        self.status: dict = {}
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self, write_seconds: float) -> None:
+        cmd = [sys.executable, str(DESK), "--db", str(self.db), "--dsn", self.dsn, "--name", self.name,
+               "--rate", str(self.cfg.rate), "--write-seconds", f"{max(0.0, write_seconds):.2f}",
+               "--seed", str(self.cfg.seed * 1000 + self.index * 10 + self.starts),
+               "--clock-offset-s", str(self.offset), "--poll-s", "0.25", "--retry-s", "0.3"]  # fmt: skip
+        if self.schema_version is not None:
+            cmd += ["--schema-version", str(self.schema_version)]
+        err = (self.logdir / f"{self.name}.{self.starts}.err").open("w")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=str(ROOT),
+                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
+        self.starts += 1
+        self.status = {}
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            try:
+                st = json.loads(line)
+            except ValueError:
+                continue
+            if proc is self.proc:
+                self.status = st
+
+    def kill9(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def _ro(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def _pending(path: Path) -> int:
+    with _ro(path) as conn:
+        return conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+
+
+# -- the campaign ----------------------------------------------------------------------------------
+class Campaign:
+    def __init__(self, cfg: CampaignConfig) -> None:
+        self.cfg = cfg
+        self.rng = random.Random(cfg.seed)
+        self.result = CampaignResult()
+        self.t0 = 0.0
+
+    def log(self, text: str) -> None:
+        stamp = f"{time.monotonic() - self.t0:6.1f}s" if self.t0 else "   -  "
+        line = f"[{stamp}] {text}"
+        self.result.faults.append(line)
+        if self.cfg.verbose:
+            print(line, file=sys.stderr, flush=True)
+
+    def run(self) -> CampaignResult:
+        cfg = self.cfg
+        work = Path(cfg.workdir or tempfile.mkdtemp(prefix="onemap-sync-faults-"))
+        work.mkdir(parents=True, exist_ok=True)
+        self.work = work
+        pg = TempPostgres()
+        self.pg = pg
+        proxies: list[FaultProxy] = []
+        desks: list[DeskProc] = []
+        try:
+            pg.start()
+            self._setup_upstream(work)
+            proxies = [FaultProxy(pg.port, seed=cfg.seed * 100 + i) for i in range(cfg.replicas)]
+            desks = self._make_desks(work, proxies)
+            self.proxies, self.desks = proxies, desks
+            self._run_faults()
+            self._heal_and_converge()
+            for d in desks:
+                d.stop()
+            self._collect_stats()
+            self._check()
+        finally:
+            for d in desks:
+                try:
+                    d.stop(timeout=5)
+                except Exception:  # noqa: BLE001
+                    pass
+            for p in proxies:
+                p.close()
+            pg.destroy()
+            if not cfg.keep and cfg.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return self.result
+
+    # -- setup --------------------------------------------------------------------------------
+    def _setup_upstream(self, work: Path) -> None:
+        import psycopg
+        from db.sync.upstream import add_desk, init_upstream, seed_upstream
+
+        cfg = self.cfg
+        with psycopg.connect(self.pg.dsn(), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE onemap")
+        self.admin_dsn = self.pg.dsn(dbname="onemap")
+        demo = cfg.demo or make_demo(work / "seed.db", cfg.events)
+        self.demo = demo
+        init_upstream(self.admin_dsn, unsafe=frozenset(cfg.unsafe))
+        seed_upstream(self.admin_dsn, demo)
+        add_desk(self.admin_dsn, DESK_ROLE, DESK_PASSWORD, None)
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            self.seed_log = {r[0] for r in conn.execute("SELECT uid FROM onemap.event_log")}
+            self.seed_status = dict(conn.execute("SELECT uid, status FROM onemap.events").fetchall())
+        self.seed_head = _server_head(self.admin_dsn)
+        self.log(f"upstream seeded: {len(self.seed_status)} events, {len(self.seed_log)} log rows, head {self.seed_head}")
+
+    def desk_dsn(self, port: int) -> str:
+        return self.pg.dsn(dbname="onemap", user=DESK_ROLE, password=DESK_PASSWORD, port=port)
+
+    def _make_desks(self, work: Path, proxies: list[FaultProxy]) -> list[DeskProc]:
+        from db.ids import new_ulid
+
+        cfg = self.cfg
+        base = work / "base.db"
+        how = clone_base(self.admin_dsn, self.desk_dsn(self.pg.port), self.demo, base)
+        self.log(f"base replica: {how}")
+        logdir = work / "logs"
+        logdir.mkdir(exist_ok=True)
+        desks = []
+        old_schema = protocol.SYNC_SCHEMA_VERSION - 1
+        for i, proxy in enumerate(proxies):
+            path = work / f"desk{i:02d}.db"
+            shutil.copyfile(base, path)
+            dsn = self.desk_dsn(proxy.port)
+            _sync_state_set(path, client_id=new_ulid(), upstream=dsn, cursor=self.seed_head)
+            desks.append(DeskProc(i, path, dsn, cfg, offset=CLOCK_OFFSETS[i % 3], logdir=logdir,
+                                  schema_version=old_schema if i == cfg.replicas - 1 else None))  # fmt: skip
+        return desks
+
+    # -- faults -------------------------------------------------------------------------------
+    def _run_faults(self) -> None:
+        cfg, rng = self.cfg, self.rng
+        n = cfg.replicas
+        T = cfg.seconds
+        for d in self.desks:
+            d.start(T + 1.5)  # desks need ~1 s to import before they write
+        self.t0 = time.monotonic()
+        deadline = time.monotonic() + 60
+        while any(not d.status for d in self.desks) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.t0 = time.monotonic()
+        self.log(f"{n} desks running, writing {T:.0f} s at {cfg.rate}/s each; schema v{protocol.SYNC_SCHEMA_VERSION - 1} on desk{n - 1:02d}")
+        indices = list(range(n))
+        victim = rng.choice(indices[:-1]) if cfg.kill else None
+        others = [i for i in indices if i != victim]
+        long_cut = rng.sample(others, min(cfg.long_cut, len(others)))
+        schedule: list[tuple[float, str, object]] = []
+        for i in indices:
+            if i in long_cut:
+                schedule += [(0.3 * T, "cut", i), (0.8 * T, "heal", i)]
+            elif i != victim:
+                for _ in range(2):
+                    at = rng.uniform(0.05, 0.9) * T
+                    schedule += [(at, "cut", i), (at + rng.uniform(0.5, 3.0), "heal", i)]
+        if cfg.crash:
+            schedule.append((0.5 * T, "crash", None))
+        if victim is not None:
+            schedule.append((0.62 * T, "kill", victim))
+        schedule.sort(key=lambda x: x[0])
+        for p in self.proxies:
+            p.drop_replies(cfg.drop_p)
+        self.log(f"drop_replies({cfg.drop_p}) on every link; long cuts {sorted(long_cut)}; kill victim {victim}")
+        for at, what, arg in schedule:
+            wait = self.t0 + at - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if what == "cut":
+                self.proxies[arg].cut()
+                self.log(f"cut desk{arg:02d}")
+            elif what == "heal":
+                self.proxies[arg].heal()
+                self.log(f"heal desk{arg:02d}")
+            elif what == "crash":
+                self._crash()
+            elif what == "kill":
+                self._kill_mid_push(arg)
+        # writing ends: wait for every desk to stop writing
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(d.status.get("writing", True) for d in self.desks):
+            time.sleep(0.2)
+
+    def _crash(self) -> None:
+        t = time.monotonic()
+        self.pg.stop("immediate")
+        self.log("pg_ctl stop -m immediate")
+        time.sleep(self.rng.uniform(0.5, 1.5))
+        self.pg.start()
+        self.log(f"PostgreSQL restarted ({time.monotonic() - t:.1f} s down)")
+
+    def _kill_mid_push(self, i: int) -> None:
+        """Let the desk's outbox grow behind a cut, heal, and kill -9 once its push is under way."""
+        desk, proxy = self.desks[i], self.proxies[i]
+        proxy.cut()
+        self.log(f"cut desk{i:02d} (building a backlog before the kill)")
+        time.sleep(max(1.0, min(3.0, 6.0 / max(self.cfg.rate, 0.1))))
+        before = _pending(desk.db)
+        proxy.heal()
+        deadline = time.monotonic() + 10
+        now = before
+        while time.monotonic() < deadline:
+            now = _pending(desk.db)
+            if 0 < now < before:
+                break
+            time.sleep(0.005)
+        desk.kill9()
+        self.result.stats["kill"] = {"desk": desk.name, "pending_before": before, "pending_at_kill": now,
+                                     "mid_push": 0 < now < before}  # fmt: skip
+        self.log(f"kill -9 desk{i:02d}: pending {before} → {now} when killed")
+        remaining = self.cfg.seconds - (time.monotonic() - self.t0)
+        desk.start(max(0.0, remaining) + 1.0)
+        self.log(f"desk{i:02d} restarted on the same replica file")
+
+    # -- healing and convergence --------------------------------------------------------------
+    def _heal_and_converge(self) -> None:
+        for p in self.proxies:
+            p.drop_replies(0.0)
+            p.heal()
+        t_heal = time.monotonic()
+        self.log("healed every link; waiting for convergence")
+        deadline = t_heal + self.cfg.converge_timeout
+        last = None
+        while time.monotonic() < deadline:
+            state = self.converged()
+            if state is True:
+                self.result.convergence_s = time.monotonic() - t_heal
+                self.log(f"converged {self.result.convergence_s:.2f} s after the heal")
+                return
+            last = state
+            time.sleep(0.1)
+        self.log(f"NOT converged after {self.cfg.converge_timeout:.0f} s: {last}")
+
+    def server_hash(self) -> dict[str, str]:
+        import psycopg
+
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            h = conn.execute("SELECT onemap.content_hash()").fetchone()[0]
+        return {"events": h["events"], "log": h["log"]}
+
+    def converged(self) -> bool | str:
+        try:
+            head = _server_head(self.admin_dsn)
+            server = self.server_hash()
+        except Exception as exc:  # noqa: BLE001
+            return f"server: {exc}"
+        for d in self.desks:
+            try:
+                with _ro(d.db) as conn:
+                    pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+                    cursor = conn.execute("SELECT cursor FROM sync_state").fetchone()[0]
+                    if pending or cursor != head:
+                        return f"{d.name}: pending {pending}, cursor {cursor}/{head}"
+                    if protocol.content_hash(conn) != server:
+                        return f"{d.name}: content hash differs"
+            except sqlite3.Error as exc:
+                return f"{d.name}: {exc}"
+        return True
+
+    # -- checks -------------------------------------------------------------------------------
+    def _collect_stats(self) -> None:
+        st = self.result.stats
+        writes = Counter()
+        errors: Counter = Counter()
+        for d in self.desks:
+            with _ro(d.db) as conn:
+                for state, n in conn.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
+                    writes[state] += n
+                errors["refusals"] += conn.execute("SELECT count(*) FROM sync_refusals").fetchone()[0]
+            for k, v in (d.status.get("write_errors") or {}).items():
+                errors[f"local {k}"] += v
+        st["outbox"] = dict(writes)
+        st["errors"] = dict(errors)
+        st["proxies"] = {
+            "cut_connections": sum(p.stats.cut_connections for p in self.proxies),
+            "refused": sum(p.stats.refused for p in self.proxies),
+            "dropped_replies": sum(p.stats.dropped_replies for p in self.proxies),
+            "forwarded_replies": sum(p.stats.forwarded_replies for p in self.proxies),
+        }
+
+    def _check(self) -> None:
+        import psycopg
+
+        checks = self.result.checks
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            log_rows = conn.execute(
+                "SELECT uid, event_uid, server_seq, client_id, mutation_id, action, from_status, to_status "
+                "FROM onemap.event_log"
+            ).fetchall()
+            events = dict(conn.execute("SELECT uid, status FROM onemap.events").fetchall())
+            seqs = [r[0] for r in conn.execute("SELECT server_seq FROM onemap.changes ORDER BY server_seq")]
+        server_log = {r[0]: r for r in log_rows}
+        campaign = [r for r in log_rows if r[0] not in self.seed_log]
+
+        # 0 lost: every outbox row ends applied or rejected, and the server agrees
+        pending, applied_missing, rejected_but_applied, examples = 0, 0, 0, []
+        outbox_pairs = set()
+        for d in self.desks:
+            with _ro(d.db) as c:
+                for cid, mid, log_uid, state, op in c.execute(
+                    "SELECT client_id, mutation_id, log_uid, state, op FROM outbox"
+                ):
+                    outbox_pairs.add((cid, mid))
+                    if state == "pending":
+                        pending += 1
+                        examples.append(f"{d.name} #{mid} {op} pending")
+                    elif state == "applied" and log_uid not in server_log:
+                        applied_missing += 1
+                        examples.append(f"{d.name} #{mid} {op} applied but not on the server")
+                    elif state == "rejected" and log_uid in server_log:
+                        rejected_but_applied += 1
+                        examples.append(f"{d.name} #{mid} {op} refused but applied on the server")
+        bad = pending + applied_missing + rejected_but_applied
+        checks["lost"] = (bad == 0, f"{pending} pending, {applied_missing} applied-but-missing, "
+                          f"{rejected_but_applied} refused-but-applied" + _ex(examples))  # fmt: skip
+
+        # 0 duplicated: server log rows == distinct (client, mutation) pairs
+        pairs = Counter((r[3], r[4]) for r in campaign)
+        dups = [f"{c}#{m}×{n}" for (c, m), n in pairs.items() if n > 1]
+        unknown = [f"{r[0]} ({r[5]})" for r in campaign if r[3] is None or r[4] is None]
+        checks["duplicated"] = (not dups and not unknown and len(campaign) == len(pairs),
+                                f"{len(campaign)} log rows, {len(pairs)} distinct (client, mutation)"
+                                + (f", {len(unknown)} without a client/mutation" if unknown else "")
+                                + _ex(dups + unknown))  # fmt: skip
+
+        # every event's log is a valid chain of transitions
+        by_event: dict[str, list] = {}
+        for r in sorted(campaign, key=lambda r: (r[2] is None, r[2] or 0)):
+            by_event.setdefault(r[1], []).append(r)
+        broken = []
+        for uid, rows in by_event.items():
+            status = self.seed_status.get(uid)
+            for r in rows:
+                try:
+                    status = _step(status, r)
+                except IllegalTransition as exc:
+                    broken.append(f"{uid} seq {r[2]} {r[5]}: {exc}")
+                    break
+            else:
+                if events.get(uid) != status:
+                    broken.append(f"{uid}: log ends at {status}, event is {events.get(uid)}")
+        checks["chains"] = (not broken, f"{len(by_event)} events touched, {len(broken)} broken" + _ex(broken))
+
+        # no gaps in server_seq: the feed runs seed head + 1, +2, … and every new log row has its change
+        gaps = []
+        expect = self.seed_head + 1
+        for s in seqs:
+            if s != expect:
+                gaps.append(f"{expect}..{s - 1}")
+            expect = s + 1
+        seqset = set(seqs)
+        missing_seq = [r[0] for r in campaign if r[2] is None or r[2] not in seqset]
+        checks["seq_gaps"] = (not gaps and not missing_seq,
+                              f"{len(seqs)} changes {seqs[0] if seqs else '-'}..{seqs[-1] if seqs else '-'}, "
+                              f"gaps {len(gaps)}, log rows without a change {len(missing_seq)}"
+                              + _ex(gaps + missing_seq))  # fmt: skip
+
+        # content hash of every replica == the server's
+        server = self.server_hash()
+        differ = []
+        for d in self.desks:
+            with _ro(d.db) as c:
+                h = protocol.content_hash(c)
+            if h != server:
+                which = ",".join(k for k in ("events", "log") if h[k] != server[k])
+                differ.append(f"{d.name} ({which})")
+        checks["content_hash"] = (not differ, f"{len(self.desks) - len(differ)}/{len(self.desks)} replicas equal"
+                                  + _ex(differ))  # fmt: skip
+
+
+def _step(status: str | None, row) -> str:
+    """The status after one server log row; raises IllegalTransition when the chain breaks."""
+    _uid, _ev, _seq, _c, _m, action, frm, to = row
+    if action == "report":
+        if status is not None:
+            raise IllegalTransition(f"second report of an existing event ({status})")
+        if to != "reported":
+            raise IllegalTransition(f"report to {to}")
+        return "reported"
+    if status is None:
+        raise IllegalTransition(f"'{action}' before the event was reported")
+    if frm != status:
+        raise IllegalTransition(f"from_status {frm} but the chain is at {status}")
+    if action in OVERLAYS:
+        check_overlay(status, action)
+        if to != status:
+            raise IllegalTransition(f"overlay {action} moved {status} → {to}")
+        return status
+    nxt = next_status(status, action)
+    if nxt != to:
+        raise IllegalTransition(f"{status} --{action}--> {nxt}, log says {to}")
+    return nxt
+
+
+def _ex(items: list[str], n: int = 5) -> str:
+    return f"; e.g. {'; '.join(items[:n])}" if items else ""
+
+
+def run_campaign(cfg: CampaignConfig) -> CampaignResult:
+    return Campaign(cfg).run()
+
+
+def result_rows(cfg: CampaignConfig, res: CampaignResult) -> list[tuple[str, str, str]]:
+    rows = []
+    for name in CHECKS:
+        ok, detail = res.checks.get(name, (False, "not run"))
+        rows.append((f"{name}", f"{'PASS' if ok else 'FAIL'}: {detail}", {"lost": "0 lost", "duplicated": "0 duplicated",
+                     "chains": "all valid", "seq_gaps": "no gaps", "content_hash": "all equal"}[name]))  # fmt: skip
+    conv = f"{res.convergence_s:.2f} s" if res.convergence_s is not None else "not converged"
+    rows.append(("convergence after heal", conv, "converges"))
+    st = res.stats
+    rows.append(("outbox rows (all desks)", ", ".join(f"{k} {v}" for k, v in sorted(st.get("outbox", {}).items())), "-"))
+    rows.append(("faults", ", ".join(f"{k} {v}" for k, v in st.get("proxies", {}).items())
+                 + (f"; kill -9 {st['kill']}" if "kill" in st else ""), "-"))  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="sync fault campaign (issue 9)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--replicas", type=int, default=17)
+    p.add_argument("--seconds", type=float, default=20.0, help="writing time (faults happen inside it)")
+    p.add_argument("--rate", type=float, default=2.0, help="writes per desk per second")
+    p.add_argument("--events", type=int, default=400, help="events in the seed demo replica")
+    p.add_argument("--unsafe", choices=["no_ledger", "bigserial"], action="append", default=[],
+                   help="negative control: the server without the ledger check / with a bigserial feed")
+    p.add_argument("--keep", type=Path, help="keep the replicas and logs in this directory")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    cfg = CampaignConfig(seed=a.seed, replicas=a.replicas, seconds=a.seconds, rate=a.rate, events=a.events,
+                         unsafe=frozenset(a.unsafe), workdir=a.keep, keep=a.keep is not None, verbose=not a.quiet)  # fmt: skip
+    res = run_campaign(cfg)
+    from bench.common import write_table
+
+    unsafe = f", unsafe {'+'.join(sorted(cfg.unsafe))}" if cfg.unsafe else ""
+    write_table("sync_faults", f"Sync fault campaign (seed {cfg.seed}, {cfg.replicas} replicas, {cfg.seconds:.0f} s "
+                f"at {cfg.rate}/s per desk{unsafe})", result_rows(cfg, res),
+                notes="Fault log:\n\n```\n" + "\n".join(res.faults) + "\n```")  # fmt: skip
+    print("ALL CHECKS PASS" if res.ok else f"FAILED: {', '.join(res.failed())}")
+    return 0 if res.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
