@@ -268,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, str, str]] = []
     notes = []
     pg = TempPostgres().start()
+    sync_faults.durable_commits(pg)
     try:
         seed_db = sync_faults.make_demo(work / "seed.db", 400)
         if not a.skip_convergence:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import faulthandler
 import json
 import os
 import random
@@ -53,6 +54,9 @@ class Desk:
         self.stop = threading.Event()
         self.t0 = time.monotonic()
         self.writes = 0
+        self.max_write_s = 0.0
+        self.write_started: float | None = None
+        self.dumped = False
         self.write_errors: dict[str, int] = {}
         self.writing = True
         self.rounds = 0
@@ -64,6 +68,16 @@ class Desk:
     # -- writing --------------------------------------------------------------------------------
     def now(self) -> str:
         return timeutil.to_iso(timeutil.now() + self.offset)
+
+    def warm_up(self) -> None:
+        """Build the grid index (``locate``) before the clock starts: the first report pays for it."""
+        replica = open_replica(self.args.db, create=False)
+        try:
+            row = replica.writer.execute("SELECT lon, lat FROM events WHERE lon IS NOT NULL LIMIT 1").fetchone()
+            if row:
+                event_ops.locate(replica, row[0], row[1])
+        finally:
+            replica.close()
 
     def write_loop(self) -> None:
         replica = open_replica(self.args.db, create=False)
@@ -77,12 +91,15 @@ class Desk:
             next_at = time.monotonic()
             end = self.t0 + self.args.write_seconds
             while period and not self.stop.is_set() and time.monotonic() < end:
+                t = self.write_started = time.monotonic()
                 try:
                     self.write_one(replica)
                     self.writes += 1
                 except Exception as exc:  # noqa: BLE001 - a refused local write is part of the game
                     kind = type(exc).__name__
                     self.write_errors[kind] = self.write_errors.get(kind, 0) + 1
+                self.max_write_s = max(self.max_write_s, time.monotonic() - t)
+                self.write_started = None
                 next_at += period
                 delay = next_at - time.monotonic()
                 if delay > 0:
@@ -180,7 +197,8 @@ class Desk:
     def status(self, kind: str = "status") -> dict:
         with self.lock:
             return {"kind": kind, "desk": self.name, "pid": os.getpid(), "t": round(time.monotonic() - self.t0, 2),
-                    "writing": self.writing, "writes": self.writes, "write_errors": dict(self.write_errors),
+                    "writing": self.writing, "writes": self.writes,
+                    "max_write_ms": round(self.max_write_s * 1000), "write_errors": dict(self.write_errors),
                     "rounds": self.rounds, "sync_errors": self.sync_errors, **self.totals, **self.last}  # fmt: skip
 
     def emit(self, kind: str = "status") -> None:
@@ -220,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     desk = Desk(parse_args(argv))
     signal.signal(signal.SIGTERM, lambda *_: desk.stop.set())
     signal.signal(signal.SIGINT, lambda *_: desk.stop.set())
+    desk.warm_up()
+    desk.t0 = time.monotonic()  # write-seconds count from here
     threads = [threading.Thread(target=desk.write_loop, name="writer"),
                threading.Thread(target=desk.sync_loop, name="syncer")]  # fmt: skip
     for t in threads:
@@ -227,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     desk.emit("start")
     while not desk.stop.wait(1.0):
         desk.emit()
+        started = desk.write_started
+        if started is not None and time.monotonic() - started > 2.0 and not desk.dumped:
+            desk.dumped = True  # a local write stuck for 2 s: show where every thread is (stderr)
+            print(f"write stuck for {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+            faulthandler.dump_traceback(all_threads=True)
     for t in threads:
         t.join(timeout=30)
     desk.emit("exit")

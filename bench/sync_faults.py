@@ -134,6 +134,17 @@ def clone_base(dsn_admin: str, desk_dsn: str, demo: Path, target: Path) -> str:
     return "copy of the seed file"
 
 
+def durable_commits(pg: TempPostgres) -> None:
+    """``synchronous_commit = on`` (TempPostgres runs with it off): an acknowledged commit must
+    survive ``pg_ctl stop -m immediate``. ``fsync`` may stay off — the OS keeps the WAL it was given;
+    with asynchronous commit a crash loses the last commits the clients were already told about."""
+    import psycopg
+
+    with psycopg.connect(pg.dsn(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET synchronous_commit = on")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 class DeskProc:
     """One ``sync_desk.py`` process and the last status line it printed."""
 
@@ -162,7 +173,10 @@ class DeskProc:
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
 
     def _read(self, proc: subprocess.Popen) -> None:
+        out = (self.logdir / f"{self.name}.{self.starts - 1}.out").open("w")
         for line in proc.stdout:
+            out.write(line)
+            out.flush()
             try:
                 st = json.loads(line)
             except ValueError:
@@ -254,6 +268,7 @@ class Campaign:
         from db.sync.upstream import add_desk, init_upstream, seed_upstream
 
         cfg = self.cfg
+        durable_commits(self.pg)
         with psycopg.connect(self.pg.dsn(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE onemap")
         self.admin_dsn = self.pg.dsn(dbname="onemap")
