@@ -89,11 +89,7 @@ def convergence(pg: TempPostgres, seed_db: Path, work: Path, *, replicas: int, r
     samples: list[float] = []
     timeouts = 0
     try:
-        for d in desks:
-            d.start(seconds + 3)
-        deadline = time.monotonic() + 60
-        while any(not d.status for d in desks) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        sync_faults.start_desks(desks, seconds + 1)
         t0 = time.monotonic()
         time.sleep(2.0)  # warm up
         while time.monotonic() - t0 < seconds - 1:

@@ -231,6 +231,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--poll-s", type=float, default=0.2, help="pause between idle sync rounds")
     p.add_argument("--retry-s", type=float, default=0.3, help="pause after an offline round")
     p.add_argument("--max-batches", type=int, default=100)
+    p.add_argument("--go-file", help="after warming up, wait until this file exists before starting")
     return p.parse_args(argv)
 
 
@@ -239,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: desk.stop.set())
     signal.signal(signal.SIGINT, lambda *_: desk.stop.set())
     desk.warm_up()
+    if desk.args.go_file:  # many desks start together: the campaign says go once all are warm
+        desk.emit("ready")
+        while not os.path.exists(desk.args.go_file) and not desk.stop.wait(0.05):
+            pass
     desk.t0 = time.monotonic()  # write-seconds count from here
     threads = [threading.Thread(target=desk.write_loop, name="writer"),
                threading.Thread(target=desk.sync_loop, name="syncer")]  # fmt: skip
