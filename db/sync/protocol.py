@@ -36,16 +36,26 @@ def content_hash(conn: sqlite3.Connection) -> dict[str, str]:
 
     events: md5 of ``uid|status|version`` lines ordered by uid; log: md5 of log uids ordered by
     uid, without the rows of mutations the server refused. Lines are joined with ``\\n``.
+    Events the replica keeps but the upstream does not have (a refused report, an upstream
+    delete: ``meta`` key ``sync_excluded:<uid>``) and their log rows are left out.
     """
+    excluded = _excluded(conn)
     ev = hashlib.md5()
     first = True
     for uid, status, version in conn.execute("SELECT uid, status, version FROM events ORDER BY uid"):
+        if uid in excluded:
+            continue
         ev.update((b"" if first else b"\n") + f"{uid}|{status}|{version}".encode())
         first = False
     refused = "NOT IN (SELECT log_uid FROM outbox WHERE state = 'rejected')" if _has_outbox(conn) else "IS NOT NULL"
     lg = hashlib.md5()
     first = True
-    for (uid,) in conn.execute(f"SELECT uid FROM event_log WHERE uid {refused} ORDER BY uid"):
+    rows = conn.execute(
+        f"SELECT l.uid, e.uid FROM event_log l JOIN events e ON e.id = l.event_id WHERE l.uid {refused} ORDER BY l.uid"
+    )
+    for uid, event_uid in rows:
+        if event_uid in excluded:
+            continue
         lg.update((b"" if first else b"\n") + uid.encode())
         first = False
     return {"events": ev.hexdigest(), "log": lg.hexdigest()}
@@ -53,3 +63,9 @@ def content_hash(conn: sqlite3.Connection) -> dict[str, str]:
 
 def _has_outbox(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone() is not None
+
+
+def _excluded(conn: sqlite3.Connection) -> set[str]:
+    prefix = "sync_excluded:"
+    rows = conn.execute("SELECT key FROM meta WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff"))
+    return {r[0][len(prefix):] for r in rows}
