@@ -79,12 +79,14 @@ def convergence(pg: TempPostgres, seed_db: Path, work: Path, *, replicas: int, r
     cfg = sync_faults.CampaignConfig(seed=seed, replicas=replicas, rate=rate, seconds=seconds)
     logdir = work / "conv-logs"
     logdir.mkdir(exist_ok=True)
+    zygote = sync_faults.Zygote(base, logdir)
     desks = []
     for i, proxy in enumerate(proxies):
         path = work / f"conv{i:02d}.db"
         dsn_i = _desk_dsn(pg, "conv", proxy.port)
         _client_replica(base, path, dsn_i, sync_faults._server_head(dsn))
-        desks.append(sync_faults.DeskProc(i, path, dsn_i, cfg, offset=0.0, schema_version=None, logdir=logdir))
+        desks.append(sync_faults.DeskProc(i, path, dsn_i, cfg, offset=0.0, schema_version=None, logdir=logdir,
+                                          zygote=zygote))  # fmt: skip
     rng = random.Random(seed)
     samples: list[float] = []
     timeouts = 0
@@ -117,7 +119,10 @@ def convergence(pg: TempPostgres, seed_db: Path, work: Path, *, replicas: int, r
         writes = sum(int(d.status.get("writes", 0)) for d in desks)
     finally:
         for d in desks:
+            d.terminate()
+        for d in desks:
             d.stop(timeout=15)
+        zygote.close()
         for p in proxies:
             p.close()
     return {"samples": samples, "timeouts": timeouts, "writes_per_desk_s": writes / max(elapsed, 1e-9) / replicas}
@@ -165,9 +170,8 @@ def pull_throughput(pg: TempPostgres, seed_db: Path, work: Path, n: int) -> dict
             )  # fmt: skip
         pushed = sync_faults._server_head(dsn)
     server_s = time.perf_counter() - t
-    from db.sync.client import SyncClient
-
     from db.replica import open_replica
+    from db.sync.client import SyncClient
 
     path = work / "pull-fresh.db"
     _client_replica(base, path, _desk_dsn(pg, "pull"))
@@ -184,10 +188,9 @@ def pull_throughput(pg: TempPostgres, seed_db: Path, work: Path, n: int) -> dict
 
 # -- push throughput -----------------------------------------------------------------------------------
 def push_throughput(pg: TempPostgres, seed_db: Path, work: Path, n: int) -> dict:
-    from db.sync.client import SyncClient
-
     import bench.sync_desk as sync_desk
     from db.replica import open_replica
+    from db.sync.client import SyncClient
 
     dsn = _fresh_upstream(pg, "push", seed_db)
     base = work / "push-base.db"

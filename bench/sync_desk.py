@@ -263,5 +263,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def zygote(warm_db: str) -> int:
+    """Fork desks on demand (``--zygote``): imports and the grid index are paid for once.
+
+    Reads one JSON command per stdin line, ``{"argv": [...], "out": path, "err": path}``, forks a
+    child that runs :func:`main` with its stdout/stderr in those files, and answers ``{"pid": N}``.
+    Children are reaped automatically (SIGCHLD ignored): a gone pid means the desk exited.
+    """
+    import psycopg  # noqa: F401 - imported once, before forking
+
+    import db.sync.client  # noqa: F401
+
+    Desk(parse_args(["--db", warm_db])).warm_up()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    print(json.dumps({"zygote": os.getpid()}), flush=True)
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        pid = os.fork()
+        if pid == 0:  # the desk
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            import ulid
+
+            ulid.default_generator = ulid.ULIDGenerator()  # no monotonic state shared with siblings
+            for fd, path in ((1, cmd["out"]), (2, cmd["err"])):
+                f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(f, fd)
+                os.close(f)
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            rc = 1
+            try:
+                rc = main(cmd["argv"])
+            except BaseException:  # noqa: BLE001
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(rc)
+        print(json.dumps({"pid": pid}), flush=True)
+    return 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--zygote":
+        sys.exit(zygote(sys.argv[2]))
     sys.exit(main())

@@ -68,6 +68,7 @@ class CampaignConfig:
     crash: bool = True
     kill: bool = True
     verbose: bool = True
+    zygote: bool = True  # fork the desks from one warm process (False: a plain subprocess each)
 
 
 @dataclass
@@ -145,68 +146,160 @@ def durable_commits(pg: TempPostgres) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
+class Zygote:
+    """``sync_desk.py --zygote``: one warm process that forks the desks (imports paid once)."""
+
+    def __init__(self, warm_db: Path, logdir: Path) -> None:
+        self.err = (logdir / "zygote.err").open("w")
+        self.proc = subprocess.Popen([sys.executable, str(DESK), "--zygote", str(warm_db)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.err, text=True, cwd=str(ROOT))  # fmt: skip
+        self.lock = threading.Lock()
+        hello = json.loads(self.proc.stdout.readline() or "{}")
+        if "zygote" not in hello:
+            raise RuntimeError(f"desk zygote did not start (see {logdir / 'zygote.err'})")
+
+    def spawn(self, argv: list[str], out: Path, err: Path) -> int:
+        with self.lock:
+            self.proc.stdin.write(json.dumps({"argv": argv, "out": str(out), "err": str(err)}) + "\n")
+            self.proc.stdin.flush()
+            return int(json.loads(self.proc.stdout.readline())["pid"])
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.err.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie of ours (plain subprocess mode) counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return False
+
+
 class DeskProc:
-    """One ``sync_desk.py`` process and the last status line it printed."""
+    """One desk process (forked by the zygote, or a plain subprocess) and its last status line."""
 
     def __init__(self, index: int, db: Path, dsn: str, cfg: CampaignConfig, *, offset: float,
-                 schema_version: int | None, logdir: Path) -> None:  # fmt: skip
+                 schema_version: int | None, logdir: Path, zygote: Zygote | None = None) -> None:  # fmt: skip
         self.index, self.db, self.dsn, self.cfg = index, db, dsn, cfg
         self.offset, self.schema_version = offset, schema_version
         self.name = f"desk{index:02d}"
         self.logdir = logdir
+        self.zygote = zygote
         self.status: dict = {}
-        self.proc: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self._popen: subprocess.Popen | None = None
         self.starts = 0
         self.ready = False
         self.go_file: Path | None = logdir / "go"
 
-    def start(self, write_seconds: float) -> None:
-        cmd = [sys.executable, str(DESK), "--db", str(self.db), "--dsn", self.dsn, "--name", self.name,
-               "--rate", str(self.cfg.rate), "--write-seconds", f"{max(0.0, write_seconds):.2f}",
-               "--seed", str(self.cfg.seed * 1000 + self.index * 10 + self.starts),
-               "--clock-offset-s", str(self.offset), "--poll-s", "0.25", "--retry-s", "0.3"]  # fmt: skip
+    def argv(self, write_seconds: float) -> list[str]:
+        argv = ["--db", str(self.db), "--dsn", self.dsn, "--name", self.name,
+                "--rate", str(self.cfg.rate), "--write-seconds", f"{max(0.0, write_seconds):.2f}",
+                "--seed", str(self.cfg.seed * 1000 + self.index * 10 + self.starts),
+                "--clock-offset-s", str(self.offset), "--poll-s", "0.25", "--retry-s", "0.3"]  # fmt: skip
         if self.schema_version is not None:
-            cmd += ["--schema-version", str(self.schema_version)]
+            argv += ["--schema-version", str(self.schema_version)]
         if self.go_file is not None:
-            cmd += ["--go-file", str(self.go_file)]
-        err = (self.logdir / f"{self.name}.{self.starts}.err").open("w")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=str(ROOT),
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))  # fmt: skip
-        self.starts += 1
+            argv += ["--go-file", str(self.go_file)]
+        return argv
+
+    def start(self, write_seconds: float) -> None:
+        out = self.logdir / f"{self.name}.{self.starts}.out"
+        err = self.logdir / f"{self.name}.{self.starts}.err"
+        argv = self.argv(write_seconds)
         self.status = {}
         self.ready = False
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        if self.zygote is not None:
+            self.pid = self.zygote.spawn(argv, out, err)
+        else:
+            with out.open("w") as fo, err.open("w") as fe:
+                self._popen = subprocess.Popen([sys.executable, str(DESK), *argv], stdout=fo, stderr=fe,
+                                               cwd=str(ROOT))  # fmt: skip
+            self.pid = self._popen.pid
+        self.starts += 1
+        threading.Thread(target=self._tail, args=(self.pid, out), daemon=True).start()
 
-    def _read(self, proc: subprocess.Popen) -> None:
-        out = (self.logdir / f"{self.name}.{self.starts - 1}.out").open("w")
-        for line in proc.stdout:
-            out.write(line)
-            out.flush()
-            try:
-                st = json.loads(line)
-            except ValueError:
-                continue
-            if st.get("kind") == "ready" and proc is self.proc:
-                self.ready = True
-            if proc is self.proc and st.get("kind") != "ready":
-                self.status = st
+    def _tail(self, pid: int, out: Path) -> None:
+        """Follow the desk's stdout file; keep the last status line."""
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with out.open() as fh:
+            buf = ""
+            while True:
+                chunk = fh.readline()
+                if not chunk:
+                    if pid != self.pid or not _alive(pid):
+                        rest = fh.read()
+                        if not rest:
+                            return
+                        chunk = rest
+                    else:
+                        time.sleep(0.05)
+                        continue
+                buf += chunk
+                if not buf.endswith("\n"):
+                    continue
+                line, buf = buf, ""
+                try:
+                    st = json.loads(line)
+                except ValueError:
+                    continue
+                if pid != self.pid:
+                    continue
+                if st.get("kind") == "ready":
+                    self.ready = True
+                else:
+                    self.status = st
+
+    @property
+    def running(self) -> bool:
+        if self._popen is not None and self._popen.pid == self.pid:
+            return self._popen.poll() is None
+        return self.pid is not None and _alive(self.pid)
+
+    def _wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.running:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def kill9(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.pid is not None and self.running:
+            os.kill(self.pid, signal.SIGKILL)
+            self._wait(10)
 
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if not self.proc:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+    def terminate(self) -> None:
+        if self.pid is not None and self.running:
+            os.kill(self.pid, signal.SIGTERM)
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """SIGTERM and wait; True when the desk exited by itself (printed its exit line)."""
+        if self.pid is None:
+            return True
+        self.terminate()
+        if not self._wait(timeout):
+            os.kill(self.pid, signal.SIGKILL)
+            self._wait(5)
+            return False
+        return True
 
 
 def start_desks(desks: list[DeskProc], write_seconds: float, timeout: float = 120.0) -> None:
@@ -275,9 +368,9 @@ class Campaign:
             self._run_faults()
             self._heal_and_converge()
             for d in desks:
-                d.proc.send_signal(signal.SIGTERM) if d.proc and d.proc.poll() is None else None
-            for d in desks:
-                d.stop()
+                d.terminate()
+            clean = [d.stop() for d in desks]
+            self.result.stats["clean_exits"] = sum(clean)
             self.log("desks stopped")
             self._collect_stats()
             self._check()
@@ -288,6 +381,8 @@ class Campaign:
                     d.stop(timeout=5)
                 except Exception:  # noqa: BLE001
                     pass
+            if getattr(self, "zygote", None) is not None:
+                self.zygote.close()
             for p in proxies:
                 p.close()
             pg.destroy()
@@ -298,6 +393,7 @@ class Campaign:
     # -- setup --------------------------------------------------------------------------------
     def _setup_upstream(self, work: Path) -> None:
         import psycopg
+
         from db.sync.upstream import add_desk, init_upstream, seed_upstream
 
         cfg = self.cfg
@@ -330,6 +426,7 @@ class Campaign:
         t = time.monotonic()
         logdir = work / "logs"
         logdir.mkdir(exist_ok=True)
+        self.zygote = Zygote(base, logdir) if cfg.zygote else None
         desks = []
         old_schema = protocol.SYNC_SCHEMA_VERSION - 1
         for i, proxy in enumerate(proxies):
@@ -337,7 +434,7 @@ class Campaign:
             shutil.copyfile(base, path)
             dsn = self.desk_dsn(proxy.port)
             _sync_state_set(path, client_id=new_ulid(), upstream=dsn, cursor=self.seed_head)
-            desks.append(DeskProc(i, path, dsn, cfg, offset=CLOCK_OFFSETS[i % 3], logdir=logdir,
+            desks.append(DeskProc(i, path, dsn, cfg, offset=CLOCK_OFFSETS[i % 3], logdir=logdir, zygote=self.zygote,
                                   schema_version=old_schema if i == cfg.replicas - 1 else None))  # fmt: skip
         self.log(f"{len(desks)} replica copies with their own client id ({time.monotonic() - t:.1f} s)")
         return desks
