@@ -18,6 +18,7 @@ import re
 import sqlite3
 import tempfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -147,16 +148,16 @@ def seed_upstream(dsn: str, replica_path: str | os.PathLike) -> dict:
     starts after the seed, at the current head. Returns counts."""
     path = Path(replica_path)
     src = _open_replica_ro(path)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onemap-reference")
     try:
-        blob = reference_blob(path)
         with connect(dsn) as conn:
             _require_initialised(conn)
+            _require_empty(conn)
+            conn.commit()
+            future_blob = pool.submit(reference_blob, path)  # SQLite + zlib release the GIL: overlaps the COPY
             with conn.transaction():
                 conn.execute(f"LOCK TABLE {SERVER_SCHEMA}.events IN EXCLUSIVE MODE")
-                n = conn.execute(f"SELECT count(*) FROM {SERVER_SCHEMA}.events").fetchone()[0]
-                if n:
-                    raise UpstreamError(f"上游已有 {n} 个事件 / the upstream already holds {n} events; "
-                                        "seed needs a freshly initialised upstream")
+                _require_empty(conn)
                 counts = {
                     "events": _copy(conn, src, event_image_sql(src),
                                     "events (uid, status, version, street_code, source, external_id, drill_id, data)"),
@@ -164,6 +165,7 @@ def seed_upstream(dsn: str, replica_path: str | os.PathLike) -> dict:
                                        "event_log (uid, event_uid, action, from_status, to_status, at, actor, data)"),
                     "whistles": _copy(conn, src, whistle_image_sql(src), "whistles (uid, event_uid, data)"),
                 }
+                blob = future_blob.result()
                 conn.execute(
                     f"INSERT INTO {SERVER_SCHEMA}.reference (name, data, created_at) VALUES (%s, %s, now()) "
                     "ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data, created_at = now()",
@@ -179,11 +181,19 @@ def seed_upstream(dsn: str, replica_path: str | os.PathLike) -> dict:
             conn.execute(f"ANALYZE {SERVER_SCHEMA}.event_log")
             conn.commit()
     finally:
+        pool.shutdown(wait=True)
         src.close()
     counts["whistle_departments"] = _count(path, "whistle_departments")
     counts["reference_bytes"] = len(blob)
     counts["head"] = head
     return counts
+
+
+def _require_empty(conn: psycopg.Connection) -> None:
+    n = conn.execute(f"SELECT count(*) FROM {SERVER_SCHEMA}.events").fetchone()[0]
+    if n:
+        raise UpstreamError(f"上游已有 {n} 个事件 / the upstream already holds {n} events; "
+                            "seed needs a freshly initialised upstream")
 
 
 def _count(path: Path, table: str) -> int:

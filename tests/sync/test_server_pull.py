@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import zlib
 
@@ -93,23 +94,22 @@ def test_seed_matches_the_replica_hash_and_snapshots_page_consistently(pg_dsn, d
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         head = one(conn, "SELECT onemap.snapshot_head('X', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
         assert head["ok"] and head["events"] == n_events and head["isolation"] == "repeatable read"
-        seen, logs, after, order = 0, 0, None, []
+        seen, logs, after, pages = 0, 0, None, 0
         while True:
-            rows = conn.execute("SELECT kind, uid, event_uid, data FROM onemap.snapshot_events('X', %s, %s, %s, %s)",
-                                (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after, 2000)).fetchall()  # fmt: skip
-            events = [r for r in rows if r[0] == "event"]
-            if not events:
+            page = one(conn, "SELECT onemap.snapshot_events('X', %s, %s, %s, %s)",
+                       (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after, 2000))  # fmt: skip
+            pages += 1
+            uids = {e["uid"] for e in page["events"]}
+            assert all(g["event_uid"] in uids for g in page["log"])
+            assert all(w["event_uid"] in uids for w in page["whistles"])
+            seen += len(page["events"])
+            logs += len(page["log"])
+            after = page["last_uid"]
+            if page["done"]:
                 break
-            order.append([r[0] for r in rows])
-            seen += len(events)
-            logs += sum(1 for r in rows if r[0] == "log")
-            after = events[-1][1]
-            assert all(r[3]["uid"] == r[1] for r in rows)
         blob = one(conn, "SELECT onemap.snapshot_reference('X', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
         conn.rollback()
-    assert seen == n_events and logs == n_log and len(order) == -(-n_events // 2000)
-    for kinds in order:  # events first, then their log rows, then their whistles
-        assert kinds == sorted(kinds, key=["event", "log", "whistle"].index)
+    assert seen == n_events and logs == n_log and pages == -(-n_events // 2000)
     ref = demo_copy.parent / "ref.db"
     ref.write_bytes(zlib.decompress(blob))
     with sqlite3.connect(ref) as r:
@@ -118,3 +118,22 @@ def test_seed_matches_the_replica_hash_and_snapshots_page_consistently(pg_dsn, d
         assert r.execute("SELECT count(*) FROM grids").fetchone()[0] > 0
         assert r.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sync_outbox_log'").fetchone()[0] == 1
         assert r.execute("SELECT count(*) FROM events_fts WHERE events_fts MATCH '井盖'").fetchone()[0] == 0
+
+
+def test_notify_wakes_a_listener_after_commit(up, pg_dsn):
+    with psycopg.connect(pg_dsn, autocommit=True) as listener:
+        listener.execute("LISTEN onemap_changes")
+        push(up, "C1", 1, report_args())
+        got = list(listener.notifies(timeout=10, stop_after=1))
+    assert [n.payload for n in got] == ["1"]
+
+
+def test_tombstone_keeps_the_content_hash_comparable(up, pg_dsn):
+    keep, gone = report_args(), report_args()
+    push(up, "C1", 1, keep)
+    push(up, "C1", 2, gone)
+    upstream.delete_event(pg_dsn, gone["event_uid"])
+    assert upstream.delete_event(pg_dsn, gone["event_uid"])["status"] == "not_found"
+    expected = {"events": hashlib.md5(f"{keep['event_uid']}|reported|1".encode()).hexdigest(),
+                "log": hashlib.md5(keep["log"]["uid"].encode()).hexdigest()}  # fmt: skip
+    assert upstream.server_content_hash(pg_dsn) == expected

@@ -9,7 +9,7 @@ import pytest
 
 from db.sync import upstream
 from db.sync.protocol import SYNC_SCHEMA_VERSION
-from tests.sync.server_util import action_args, one, push, report_args
+from tests.sync.server_util import action_args, one, pull, push, report_args
 
 
 @pytest.fixture
@@ -182,16 +182,31 @@ def test_concurrent_pushers_keep_server_seq_gap_free_and_in_commit_order(pg_dsn)
                 if n != top:
                     holes.append((n, top))
 
+    received: list[int] = []
+
+    def puller() -> None:
+        # a replica pulling `server_seq > cursor` while the desks push never skips a row
+        cursor = 4
+        with psycopg.connect(pg_dsn) as conn:
+            while not stop.is_set() or cursor < 154:
+                page = pull(conn, "PULLER", cursor, 50)
+                received.extend(ch["server_seq"] for ch in page["changes"])
+                cursor = page["cursor"]
+
     threads = [threading.Thread(target=desk, args=(n,)) for n in range(6)]
     watcher = threading.Thread(target=reader)
     watcher.start()
+    pulling = threading.Thread(target=puller)
+    pulling.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     stop.set()
     watcher.join()
+    pulling.join(timeout=60)
     assert not errors, errors
+    assert received == list(range(5, 155))
     assert snapshots[0] > 0 and holes == []
     with psycopg.connect(pg_dsn) as conn:
         seqs = [r[0] for r in conn.execute("SELECT server_seq FROM onemap.changes ORDER BY server_seq")]
