@@ -198,7 +198,7 @@ class SyncClient:
         timer.daemon = True
         timer.start()
         try:
-            row = conn.execute(f"SELECT {SERVER_SCHEMA}.{fn}({placeholders})", args).fetchone()
+            row = conn.execute(f"SELECT {SERVER_SCHEMA}.{fn}({placeholders})::text", args).fetchone()
         except Exception:
             self._drop()
             raise
@@ -373,7 +373,11 @@ class SyncClient:
 
                     log.warning("sync: cursor %s is below the feed floor %s: copying the snapshot again",
                                 state["cursor"], ans.get("feed_floor"))  # fmt: skip
-                    rep.pulled += refresh_snapshot(self.replica, self.dsn, client_id=state["client_id"])
+                    try:
+                        rep.pulled += refresh_snapshot(self.replica, self.dsn, client_id=state["client_id"])
+                    except KeyConflict as exc:  # a local report must be refused first: next round
+                        log.info("sync: snapshot copy waits for a pending report: %s", exc)
+                        return
                     continue
                 if ans.get("reason") == "version":
                     self._refused_hello(ans)
