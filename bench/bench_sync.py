@@ -70,7 +70,7 @@ def _client_replica(base: Path, path: Path, dsn: str, cursor: int = 0) -> None:
 
 # -- convergence ------------------------------------------------------------------------------------
 def convergence(pg: TempPostgres, seed_db: Path, work: Path, *, replicas: int, rate: float,
-                seconds: float, seed: int = 5) -> dict:  # fmt: skip
+                seconds: float, seed: int = 5, zygote: bool = True) -> dict:  # fmt: skip
     """Rolling cut/heal of one desk at a time while every desk writes at ``rate``."""
     dsn = _fresh_upstream(pg, "conv", seed_db)
     base = work / "conv-base.db"
@@ -79,7 +79,7 @@ def convergence(pg: TempPostgres, seed_db: Path, work: Path, *, replicas: int, r
     cfg = sync_faults.CampaignConfig(seed=seed, replicas=replicas, rate=rate, seconds=seconds)
     logdir = work / "conv-logs"
     logdir.mkdir(exist_ok=True)
-    zygote = sync_faults.Zygote(base, logdir)
+    zygote = sync_faults.Zygote(base, logdir) if zygote else None
     desks = []
     for i, proxy in enumerate(proxies):
         path = work / f"conv{i:02d}.db"
@@ -98,31 +98,35 @@ def convergence(pg: TempPostgres, seed_db: Path, work: Path, *, replicas: int, r
             i = rng.randrange(replicas)
             proxies[i].cut()
             time.sleep(rng.uniform(1.0, 3.0))
-            with sqlite3.connect(desks[i].db.resolve().as_uri() + "?mode=ro", uri=True) as c:
-                last_mid = c.execute("SELECT coalesce(max(mutation_id), 0) FROM outbox").fetchone()[0]
+            with sync_faults.live_reader(desks[i].db) as c:
+                last_mid = c.execute("SELECT coalesce(max(mutation_id), 0) FROM outbox").fetchall()[0][0]
             head = sync_faults._server_head(dsn)
             proxies[i].heal()
             t_heal = time.monotonic()
             while True:
-                with sqlite3.connect(desks[i].db.resolve().as_uri() + "?mode=ro", uri=True, timeout=10) as c:
+                with sync_faults.live_reader(desks[i].db) as c:
                     left = c.execute("SELECT count(*) FROM outbox WHERE state = 'pending' AND mutation_id <= ?",
-                                     (last_mid,)).fetchone()[0]  # fmt: skip
-                    cursor = c.execute("SELECT cursor FROM sync_state").fetchone()[0]
+                                     (last_mid,)).fetchall()[0][0]  # fmt: skip
+                    cursor = c.execute("SELECT cursor FROM sync_state").fetchall()[0][0]
                 if left == 0 and cursor >= head:
                     samples.append(time.monotonic() - t_heal)
                     break
                 if time.monotonic() - t_heal > 30:
                     timeouts += 1
+                    print(f"convergence sample timed out: desk{i:02d} pending≤{last_mid}: {left}, cursor {cursor} < head {head}",
+                          file=sys.stderr)  # fmt: skip
                     break
                 time.sleep(0.02)
         elapsed = time.monotonic() - t0
         writes = sum(int(d.status.get("writes", 0)) for d in desks)
     finally:
+        sync_faults.close_live_readers()
         for d in desks:
             d.terminate()
         for d in desks:
             d.stop(timeout=15)
-        zygote.close()
+        if zygote is not None:
+            zygote.close()
         for p in proxies:
             p.close()
     return {"samples": samples, "timeouts": timeouts, "writes_per_desk_s": writes / max(elapsed, 1e-9) / replicas}

@@ -191,7 +191,10 @@ class Desk:
                     client.close()
                 except Exception:  # noqa: BLE001
                     pass
-            replica.close()
+            try:
+                replica.close()
+            except Exception:  # noqa: BLE001 - PRAGMA optimize may find the file busy at exit
+                pass
 
     # -- status ---------------------------------------------------------------------------------
     def status(self, kind: str = "status") -> dict:

@@ -22,6 +22,7 @@ server's. Exit 0 when all pass. Results go to ``bench/results/sync_faults.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +103,12 @@ def _sync_state_set(path: Path, *, client_id: str, upstream: str, cursor: int) -
     """Give a copied replica its own client id (``enable_sync`` when the clone left none)."""
     from db.replica import open_replica
 
+    with sqlite3.connect(path) as conn:  # the usual case: a copy of an already migrated sync client
+        has = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'sync_state'").fetchone()[0] and \
+            conn.execute("SELECT count(*) FROM sync_state").fetchone()[0]
+        if has:
+            conn.execute("UPDATE sync_state SET client_id = ?, upstream = ?", (client_id, upstream))
+            return
     with open_replica(path, create=False) as replica:
         has = replica.writer.execute("SELECT count(*) FROM sync_state").fetchone()[0]
         if has:
@@ -328,15 +336,50 @@ def start_desks(desks: list[DeskProc], write_seconds: float, timeout: float = 12
         time.sleep(0.02)
 
 
-def _ro(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=10)
-    conn.execute("PRAGMA busy_timeout = 10000")
-    return conn
+_LIVE: dict[str, sqlite3.Connection] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def live_reader(path: Path) -> Iterator[sqlite3.Connection]:
+    """One long-lived read connection per live desk replica, reused by every poll.
+
+    Opening and closing a connection many times a second on a file a desk process is writing
+    made the closing side now and then take itself for the last connection: the WAL was
+    deleted and recreated under the desk, and readers got "database disk image is malformed"
+    (seen with this bench's 50 Hz polling; never with one connection kept open)."""
+    key = str(Path(path).resolve())
+    with _LIVE_LOCK:
+        conn = _LIVE.get(key)
+        if conn is None:
+            conn = sqlite3.connect(key, timeout=10, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute("PRAGMA query_only = 1")
+            _LIVE[key] = conn
+        yield conn
+
+
+def close_live_readers() -> None:
+    with _LIVE_LOCK:
+        for conn in _LIVE.values():
+            conn.close()
+        _LIVE.clear()
+
+
+@contextlib.contextmanager
+def _ro(path: Path) -> Iterator[sqlite3.Connection]:
+    """A short read connection to a quiet replica (the desks have exited)."""
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        conn.execute("PRAGMA query_only = 1")
+        yield conn
+    finally:
+        conn.close()
 
 
 def _pending(path: Path) -> int:
-    with _ro(path) as conn:
-        return conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
+    with live_reader(path) as conn:
+        return conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchall()[0][0]
 
 
 # -- the campaign ----------------------------------------------------------------------------------
@@ -377,6 +420,7 @@ class Campaign:
                 d.terminate()
             clean = [d.stop() for d in desks]
             self.result.stats["clean_exits"] = sum(clean)
+            close_live_readers()
             self.log("desks stopped")
             self._collect_stats()
             self._check()
@@ -387,6 +431,7 @@ class Campaign:
                     d.stop(timeout=5)
                 except Exception:  # noqa: BLE001
                     pass
+            close_live_readers()
             if getattr(self, "zygote", None) is not None:
                 self.zygote.close()
             for p in proxies:
@@ -428,6 +473,7 @@ class Campaign:
         cfg = self.cfg
         base = work / "base.db"
         how = clone_base(self.admin_dsn, self.desk_dsn(self.pg.port), self.demo, base)
+        _sync_state_set(base, client_id=new_ulid(), upstream=self.desk_dsn(self.pg.port), cursor=self.seed_head)
         self.log(f"base replica: {how}")
         t = time.monotonic()
         logdir = work / "logs"
@@ -571,9 +617,9 @@ class Campaign:
             return f"server: {exc}"
         for d in self.desks:
             try:
-                with _ro(d.db) as conn:
-                    pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0]
-                    cursor = conn.execute("SELECT cursor FROM sync_state").fetchone()[0]
+                with live_reader(d.db) as conn:
+                    pending = conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchall()[0][0]
+                    cursor = conn.execute("SELECT cursor FROM sync_state").fetchall()[0][0]
                     if pending or cursor != head:
                         return f"{d.name}: pending {pending}, cursor {cursor}/{head}"
                     if protocol.content_hash(conn) != server:
