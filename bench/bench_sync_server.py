@@ -58,13 +58,16 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute("SELECT onemap.snapshot_head('B', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
             after, n_ev, n_log = None, 0, 0
             while True:
-                page = orjson.loads(conn.execute("SELECT onemap.snapshot_events('B', %s, %s, %s, 2000)::text",
-                                                 (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after)).fetchone()[0])  # fmt: skip
-                n_ev += len(page["events"])
-                n_log += len(page["log"])
-                after = page["last_uid"]
-                if page["done"]:
+                page_rows = conn.execute("SELECT kind, uid, event_uid, data::text FROM onemap.snapshot_events('B', %s, %s, %s, 2000)",
+                                    (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after)).fetchall()  # fmt: skip
+                data = [orjson.loads(r[3]) for r in page_rows]
+                events = [r[1] for r in page_rows if r[0] == "event"]
+                if not events:
                     break
+                n_ev += len(events)
+                n_log += sum(1 for r in page_rows if r[0] == "log")
+                after = events[-1]
+                del data
             conn.execute("SELECT onemap.snapshot_reference('B', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
             conn.rollback()
             t_snap = time.perf_counter() - t0

@@ -137,11 +137,11 @@ CREATE TABLE IF NOT EXISTS event_log (
     action text NOT NULL,
     from_status text,
     to_status text,
-    at text,
+    at text COLLATE "C",
     actor text,
-    data jsonb NOT NULL{log_unique}
+    data json NOT NULL{log_unique}  -- json text: written once, only read back (snapshots)
 );
-CREATE INDEX IF NOT EXISTS ix_event_log_event ON event_log (event_uid);
+CREATE INDEX IF NOT EXISTS ix_event_log_event ON event_log (event_uid, server_seq, at, uid);
 {log_uid_index}
 CREATE TABLE IF NOT EXISTS whistles (
     uid text COLLATE "C" PRIMARY KEY,
@@ -153,7 +153,7 @@ CREATE TABLE IF NOT EXISTS changes (
     server_seq bigint PRIMARY KEY,
     kind text NOT NULL CHECK (kind IN ('mutation', 'tombstone')),
     uid text COLLATE "C" NOT NULL,
-    data jsonb NOT NULL
+    data json NOT NULL  -- json (text), not jsonb: written once, read by every replica without re-serialising
 );
 CREATE TABLE IF NOT EXISTS ledger (
     client_id text NOT NULL,
@@ -540,7 +540,7 @@ BEGIN
     INSERT INTO event_log (uid, event_uid, server_seq, client_id, mutation_id, action, from_status, to_status,
                            at, actor, data)
     VALUES (v_log->>'uid', v_uid, v_seq, p_client_id, p_mutation_id, v_op, v_log->>'from_status',
-            v_log->>'to_status', v_log->>'at', v_log->>'actor', v_logrow);
+            v_log->>'to_status', v_log->>'at', v_log->>'actor', v_logrow::json);
     IF jsonb_typeof(p_args->'whistles') = 'array' THEN
         INSERT INTO whistles AS w (uid, event_uid, data)
         SELECT x->>'uid', v_uid, x || jsonb_build_object('event_uid', v_uid)
@@ -550,7 +550,7 @@ BEGIN
     INSERT INTO changes (server_seq, kind, uid, data)
     VALUES (v_seq, 'mutation', v_uid, jsonb_build_object('event', v_new, 'log', v_logrow,
         'whistles', coalesce((SELECT jsonb_agg(w.data ORDER BY w.uid) FROM whistles w WHERE w.event_uid = v_uid),
-                             '[]'::jsonb)));
+                             '[]'::jsonb))::json);
     -- 6. the ledger
     v_outcome := jsonb_build_object('status', 'applied', 'server_seq', v_seq, 'version', v_version);
     {ledger_insert};
@@ -590,12 +590,11 @@ BEGIN
                                  'head', feed_head());
     END IF;
     PERFORM touch_client(p_client_id, p_schema, NULL, p_cursor, v_street);
-    SELECT coalesce(json_agg(json_build_object('server_seq', c.server_seq, 'kind', c.kind, 'uid', c.uid,
-                                               'data', c.data) ORDER BY c.server_seq), '[]'::json),
-           coalesce(max(c.server_seq), p_cursor)
+    -- json_agg of the rows of an ordered subquery (keys server_seq, kind, uid, data): no sort, no re-parse
+    SELECT coalesce(json_agg(c), '[]'::json), coalesce(max(c.server_seq), p_cursor)
     INTO v_rows, v_cursor
-    FROM (SELECT * FROM changes WHERE server_seq > p_cursor ORDER BY server_seq
-          LIMIT greatest(1, least(coalesce(p_max_rows, 1000), 10000))) c;
+    FROM (SELECT f.server_seq, f.kind, f.uid, f.data FROM changes f WHERE f.server_seq > p_cursor
+          ORDER BY f.server_seq LIMIT greatest(1, least(coalesce(p_max_rows, 1000), 10000))) c;
     RETURN json_build_object('ok', true, 'changes', v_rows, 'cursor', v_cursor, 'head', feed_head(),
                              'feed_floor', v_floor);
 END
@@ -624,35 +623,30 @@ $fn$;
 
 CREATE OR REPLACE FUNCTION snapshot_events(p_client_id text, p_protocol integer, p_schema integer,
                                            p_after_uid text, p_max_rows integer)
-RETURNS json {_HEADER} AS $fn$
--- One page: {{ok, events: [image…], log: [row…], whistles: [image…], last_uid, done}} — the next p_max_rows
--- events after p_after_uid (uid order), with the log rows and whistles of exactly those events (each
--- carries event_uid). Call every page (and snapshot_head, snapshot_reference) in ONE REPEATABLE READ
--- transaction. Built as json text from index range scans (no per-event aggregation: fast).
+RETURNS TABLE (kind text, uid text, event_uid text, data json) {_HEADER} AS $fn$
+-- One page: the next p_max_rows events after p_after_uid (uid order), then the log rows of exactly those
+-- events (per event in server order), then their whistles; no 'event' row = done. Index range scans,
+-- no aggregation. Call every page (and snapshot_head, snapshot_reference) in ONE REPEATABLE READ
+-- transaction. Read it as ``SELECT kind, uid, event_uid, data::text FROM onemap.snapshot_events(…)``.
 DECLARE
     v_after text := coalesce(p_after_uid, '');
-    v_limit integer := greatest(1, least(coalesce(p_max_rows, 2000), 20000));
     v_hi text;
-    v_n integer;
 BEGIN
-{_version_check_json()}
-    IF NOT (SELECT s.known FROM desk_scope() s) THEN
-        RETURN json_build_object('ok', false, 'status', 'unknown_desk', 'reason', 'unknown_desk',
-            'message', '数据库角色 ' || session_user || ' 未登记为工作站 / role is not a registered desk (onemap upstream add-desk)');
+    PERFORM check_caller(p_protocol, p_schema);
+    SELECT max(p.uid) INTO v_hi
+    FROM (SELECT e.uid FROM events e WHERE e.uid > v_after ORDER BY e.uid
+          LIMIT greatest(1, least(coalesce(p_max_rows, 2000), 20000))) p;
+    IF v_hi IS NULL THEN
+        RETURN;
     END IF;
-    SELECT max(p.uid), count(*) INTO v_hi, v_n
-    FROM (SELECT e.uid FROM events e WHERE e.uid > v_after ORDER BY e.uid LIMIT v_limit) p;
-    IF v_n = 0 THEN
-        RETURN json_build_object('ok', true, 'events', '[]'::json, 'log', '[]'::json, 'whistles', '[]'::json,
-                                 'last_uid', p_after_uid, 'done', true);
-    END IF;
-    RETURN json_build_object('ok', true,
-        'events', (SELECT json_agg(e.data ORDER BY e.uid) FROM events e WHERE e.uid > v_after AND e.uid <= v_hi),
-        'log', coalesce((SELECT json_agg(g.data ORDER BY g.event_uid, g.server_seq, g.at, g.uid) FROM event_log g
-                         WHERE g.event_uid > v_after AND g.event_uid <= v_hi), '[]'::json),
-        'whistles', coalesce((SELECT json_agg(w.data ORDER BY w.event_uid, w.data->>'blown_at', w.uid) FROM whistles w
-                              WHERE w.event_uid > v_after AND w.event_uid <= v_hi), '[]'::json),
-        'last_uid', v_hi, 'done', v_n < v_limit);
+    RETURN QUERY SELECT 'event'::text, e.uid::text, e.uid::text, e.data::json FROM events e
+                 WHERE e.uid > v_after AND e.uid <= v_hi ORDER BY e.uid;
+    RETURN QUERY SELECT 'log'::text, g.uid::text, g.event_uid::text, g.data FROM event_log g
+                 WHERE g.event_uid > v_after AND g.event_uid <= v_hi
+                 ORDER BY g.event_uid, g.server_seq, g.at, g.uid;
+    RETURN QUERY SELECT 'whistle'::text, w.uid::text, w.event_uid::text, w.data::json FROM whistles w
+                 WHERE w.event_uid > v_after AND w.event_uid <= v_hi
+                 ORDER BY w.event_uid, w.data->>'blown_at', w.uid;
 END
 $fn$;
 
@@ -694,7 +688,7 @@ BEGIN
     DELETE FROM events WHERE uid = p_uid;
     {take}
     INSERT INTO changes (server_seq, kind, uid, data)
-    VALUES (v_seq, 'tombstone', p_uid, jsonb_build_object('uid', p_uid));
+    VALUES (v_seq, 'tombstone', p_uid, json_build_object('uid', p_uid));
     PERFORM pg_notify('onemap_changes', v_seq::text);
     RETURN jsonb_build_object('status', 'deleted', 'uid', p_uid, 'server_seq', v_seq);
 END

@@ -94,22 +94,25 @@ def test_seed_matches_the_replica_hash_and_snapshots_page_consistently(pg_dsn, d
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         head = one(conn, "SELECT onemap.snapshot_head('X', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
         assert head["ok"] and head["events"] == n_events and head["isolation"] == "repeatable read"
-        seen, logs, after, pages = 0, 0, None, 0
+        seen, logs, after, order = 0, 0, None, []
         while True:
-            page = one(conn, "SELECT onemap.snapshot_events('X', %s, %s, %s, %s)",
-                       (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after, 2000))  # fmt: skip
-            pages += 1
-            uids = {e["uid"] for e in page["events"]}
-            assert all(g["event_uid"] in uids for g in page["log"])
-            assert all(w["event_uid"] in uids for w in page["whistles"])
-            seen += len(page["events"])
-            logs += len(page["log"])
-            after = page["last_uid"]
-            if page["done"]:
+            rows = conn.execute("SELECT kind, uid, event_uid, data FROM onemap.snapshot_events('X', %s, %s, %s, %s)",
+                                (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, after, 2000)).fetchall()  # fmt: skip
+            events = [r for r in rows if r[0] == "event"]
+            if not events:
                 break
+            order.append([r[0] for r in rows])
+            uids = {r[1] for r in events}
+            assert all(r[2] in uids for r in rows)  # only the log rows and whistles of this page's events
+            assert all(r[3]["uid"] == r[1] for r in rows)
+            seen += len(events)
+            logs += sum(1 for r in rows if r[0] == "log")
+            after = events[-1][1]
         blob = one(conn, "SELECT onemap.snapshot_reference('X', %s, %s)", (PROTOCOL_VERSION, SYNC_SCHEMA_VERSION))
         conn.rollback()
-    assert seen == n_events and logs == n_log and pages == -(-n_events // 2000)
+    assert seen == n_events and logs == n_log and len(order) == -(-n_events // 2000)
+    for kinds in order:  # events first, then their log rows, then their whistles
+        assert kinds == sorted(kinds, key=["event", "log", "whistle"].index)
     ref = demo_copy.parent / "ref.db"
     ref.write_bytes(zlib.decompress(blob))
     with sqlite3.connect(ref) as r:
