@@ -35,7 +35,7 @@ import orjson
 
 from app import timeutil
 from db.ids import new_ulid
-from db.sync.client_apply import Applier, KeyConflict, set_applying
+from db.sync.client_apply import Applier, KeyConflict, apply_batch, set_applying
 from db.sync.protocol import PROTOCOL_VERSION, SERVER_SCHEMA, SYNC_SCHEMA_VERSION, fingerprint
 
 log = logging.getLogger("onemap.sync")
@@ -44,6 +44,7 @@ CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 15_000
 CLIENT_TIMEOUT_S = 25.0  # a reply that never comes (a dropped packet): the socket is shut after this
 PULL_ROWS = 1000
+APPLIED_FLUSH = 200  # applied answers marked per SQLite transaction
 TOPICS_PULL = ("events", "event_log", "whistles", "sync")
 
 
@@ -89,7 +90,10 @@ def sync_state(conn: sqlite3.Connection) -> dict | None:
         return None
     if row is None:
         return None
-    return {k: row[k] for k in row.keys()} if hasattr(row, "keys") else None
+    if hasattr(row, "keys"):
+        return {k: row[k] for k in row.keys()}
+    names = [r[1] for r in conn.execute("PRAGMA table_info(sync_state)")]
+    return dict(zip(names, row, strict=True))
 
 
 def enable_sync(replica, *, upstream: str, client_id: str | None = None, cursor: int = 0,
@@ -149,16 +153,17 @@ class SyncClient:
 
     def __init__(self, replica, dsn: str | None = None) -> None:
         self.replica = replica
-        state = sync_state(replica.writer)
-        if state is None:
-            raise SyncNotConfigured(
-                f"{replica.path}: not a sync client (make one with: onemap --db PATH clone --upstream DSN)"
-            )
-        self.dsn = dsn or state.get("upstream")
-        if not self.dsn:
-            raise SyncNotConfigured(f"{replica.path}: no upstream remembered; give --upstream DSN")
-        self._pg = None
         self._reader = replica.reader()
+        state = sync_state(self._reader)
+        if state is None or not (dsn or state.get("upstream")):
+            self._reader.close()
+            if state is None:
+                raise SyncNotConfigured(
+                    f"{replica.path}: not a sync client (make one with: onemap --db PATH clone --upstream DSN)"
+                )
+            raise SyncNotConfigured(f"{replica.path}: no upstream remembered; give --upstream DSN")
+        self.dsn = dsn or state["upstream"]
+        self._pg = None
 
     # -- connection ------------------------------------------------------------------------
     def _connect(self):
@@ -232,7 +237,16 @@ class SyncClient:
         except psycopg.Error as exc:  # a server-side error: reported, the round ends
             rep.error = f"upstream error: {_first_line(exc)}"
             self._drop()
-        self._finish(rep)
+        except sqlite3.Error as exc:  # e.g. the replica stayed locked longer than busy_timeout
+            rep.error = f"replica error: {_first_line(exc)}"
+        except Exception as exc:  # noqa: BLE001 - a long-running loop reports and goes on
+            log.exception("sync round failed")
+            rep.error = f"sync failed: {type(exc).__name__}: {_first_line(exc)}"
+            self._drop()
+        try:
+            self._finish(rep)
+        except sqlite3.Error as exc:
+            rep.error = rep.error or f"replica error: {_first_line(exc)}"
         return rep
 
     def _finish(self, rep: SyncReport) -> None:
@@ -268,32 +282,41 @@ class SyncClient:
                 "upstream does not accept this console's protocol/schema version: update OneMap Console "
                 f"(this console: protocol {PROTOCOL_VERSION}, schema {SYNC_SCHEMA_VERSION})"
             )
-        raise SyncVersionError(f"upstream refused hello: {ans.get('reason') or ans}")
+        raise SyncVersionError(f"upstream refused hello: {ans.get('message') or ans.get('reason') or ans}")
 
     # -- push ------------------------------------------------------------------------------
     def _push(self, rep: SyncReport) -> None:
+        """Every pending row in order. Applied answers are marked in small batches (a crash before
+        the mark only means the row is sent again: the ledger answers the same)."""
         rows = self._reader.execute(
             "SELECT mutation_id, op, event_uid, args FROM outbox WHERE state = 'pending' ORDER BY mutation_id"
         ).fetchall()
-        for row in rows:
-            still = self._reader.execute(
-                "SELECT state, client_id FROM outbox WHERE mutation_id = ?", (row["mutation_id"],)
-            ).fetchone()
-            if still is None or still["state"] != "pending":
-                continue  # refused meanwhile as depending on an earlier refused mutation
-            args = orjson.loads(row["args"])
-            outcome = self._push_one(rep, row["mutation_id"], still["client_id"], args)
-            rep.pushed += 1
-            status = outcome.get("status")
-            if status == "applied":
-                self._applied(row["mutation_id"], outcome)
-                rep.applied += 1
-            elif status == "rejected":
-                rep.rejected += self._rejected(row, outcome)
-            elif status == "version" or outcome.get("reason") == "version":
-                self._refused_hello({"reason": "version"})
-            else:
-                raise SyncVersionError(f"unexpected answer to mutation {row['mutation_id']}: {outcome}")
+        done: list[tuple[int, dict]] = []
+        try:
+            for row in rows:
+                still = self._reader.execute(
+                    "SELECT state, client_id FROM outbox WHERE mutation_id = ?", (row["mutation_id"],)
+                ).fetchone()
+                if still is None or still["state"] != "pending":
+                    continue  # refused meanwhile as depending on an earlier refused mutation
+                args = orjson.loads(row["args"])
+                outcome = self._push_one(rep, row["mutation_id"], still["client_id"], args)
+                rep.pushed += 1
+                status = outcome.get("status")
+                if status == "applied":
+                    done.append((row["mutation_id"], outcome))
+                    rep.applied += 1
+                    if len(done) >= APPLIED_FLUSH:
+                        self._applied(done)
+                elif status == "rejected":
+                    self._applied(done)
+                    rep.rejected += self._rejected(row, outcome)
+                elif status == "version" or outcome.get("reason") == "version":
+                    self._refused_hello({"reason": "version"})
+                else:
+                    raise SyncVersionError(f"unexpected answer to mutation {row['mutation_id']}: {outcome}")
+        finally:
+            self._applied(done)
 
     def _push_one(self, rep: SyncReport, mutation_id: int, client_id: str, args: dict) -> dict:
         import psycopg
@@ -318,12 +341,16 @@ class SyncClient:
             return outcome
         raise SyncVersionError(f"mutation {mutation_id}: no usable answer")
 
-    def _applied(self, mutation_id: int, outcome: dict) -> None:
+    def _applied(self, done: list[tuple[int, dict]]) -> None:
+        """Mark the answered rows applied (one transaction) and empty ``done``."""
+        if not done:
+            return
         with self.replica.write("sync") as conn:
-            conn.execute(
+            conn.executemany(
                 "UPDATE outbox SET state = 'applied', server_seq = ?, outcome = ? WHERE mutation_id = ?",
-                (outcome.get("server_seq"), orjson.dumps(outcome).decode(), mutation_id),
+                [(o.get("server_seq"), orjson.dumps(o).decode(), m) for m, o in done],
             )
+        done.clear()
 
     def _rejected(self, row: sqlite3.Row, outcome: dict) -> int:
         """Refuse the mutation (and the later ones of its event) and roll the event back; one transaction."""
@@ -401,25 +428,18 @@ def apply_changes(replica, changes: list[dict], cursor: int) -> int:
 
     A change that would collide with a local report still waiting to be refused stops the batch
     there (the cursor stays before it)."""
-    done = 0
     with replica.write(*TOPICS_PULL) as conn:
         set_applying(conn, True)
         ap = Applier(conn, replica.next_rev(conn))
-        last = None
-        for ch in changes:
-            try:
-                ap.apply_change(ch)  # KeyConflict is raised before the change writes anything
-            except KeyConflict as exc:
-                log.info("sync: pull paused before server_seq %s: %s", ch.get("server_seq"), exc)
-                break
-            done += 1
-            last = ch.get("server_seq")
-        if done == len(changes):
-            new_cursor = cursor
+        done = apply_batch(ap, changes)
+        if done < len(changes):
+            log.info("sync: pull paused before server_seq %s: its (source, external_id) is held by a local "
+                     "report not yet answered", changes[done].get("server_seq"))  # fmt: skip
+            new_cursor = changes[done - 1].get("server_seq") if done else None
         else:
-            new_cursor = int(last) if last is not None else None
+            new_cursor = cursor
         if new_cursor is not None:
-            conn.execute("UPDATE sync_state SET cursor = ? WHERE id = 1", (new_cursor,))
+            conn.execute("UPDATE sync_state SET cursor = ? WHERE id = 1", (int(new_cursor),))
         set_applying(conn, False)
     return done
 

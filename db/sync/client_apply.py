@@ -63,6 +63,10 @@ class Applier:
         self.helpers = "deferrals" in self.event_cols and "evaluated_at" in self.event_cols
         self.events_written = 0
         self.logs_written = 0
+        self._cols_cache: dict[tuple, tuple[str, ...]] = {}
+        self._sql_cache: dict[tuple[str, ...], str] = {}
+        self._tcur: sqlite3.Cursor | None = None
+        self.excluded = excluded_event_uids(conn)
 
     # -- lookups -----------------------------------------------------------------------------
     def event_id(self, uid: str | None) -> int | None:
@@ -78,36 +82,79 @@ class Applier:
         return r[0] if r else None
 
     # -- events ------------------------------------------------------------------------------
-    def upsert_event(self, image: dict) -> int:
-        """Insert or update the event from its image; only changed columns are written."""
+    def upsert_event(self, image: dict, *, map_merge: bool = True, current: tuple | None | bool = False) -> int:
+        """Insert or update the event from its image; only changed columns are written.
+
+        ``map_merge=False`` leaves ``merged_into`` to the caller (a batch maps it once all its
+        events exist); ``current`` is the row as :meth:`current_rows` read it (None: no such event)."""
         uid = image["uid"]
-        values = {c: image[c] for c in image if c in self.event_cols}
-        if "merged_into_uid" in image:
-            values["merged_into"] = self.event_id(image.get("merged_into_uid"))
-        cur = self.conn.execute("SELECT * FROM events WHERE uid = ?", (uid,)).fetchone()
+        cols = self._image_cols(image)
+        if current is False:
+            cur = self._tuple_cursor().execute(self._select_sql(cols), (uid,)).fetchone()
+        else:
+            cur = current
+        merged = self.event_id(image.get("merged_into_uid")) if map_merge and "merged_into_uid" in image else None
         if cur is None:
-            ext = values.get("external_id")
+            ext = image.get("external_id")
             if ext is not None:
                 other = self.conn.execute(
-                    "SELECT uid FROM events WHERE source = ? AND external_id = ?", (values.get("source"), ext)
+                    "SELECT uid FROM events WHERE source = ? AND external_id = ?", (image.get("source"), ext)
                 ).fetchone()
                 if other is not None and other[0] != uid:
-                    raise KeyConflict(f"{values.get('source')}:{ext} is local event {other[0]}, upstream {uid}")
-            values["rev"] = self.rev
-            cols = list(values)
+                    raise KeyConflict(f"{image.get('source')}:{ext} is local event {other[0]}, upstream {uid}")
+            names = [*cols, "rev"] + (["merged_into"] if merged is not None else [])
+            vals = [image[c] for c in cols] + [self.rev] + ([merged] if merged is not None else [])
             c = self.conn.execute(
-                f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                [values[k] for k in cols],
+                f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", vals
             )
             self.events_written += 1
             return int(c.lastrowid)
-        changed = {k: v for k, v in values.items() if cur[k] != v}
+        eid = cur[0]
+        changed = [(c, image[c]) for i, c in enumerate(cols, 2) if cur[i] != image[c]]
+        if map_merge and "merged_into_uid" in image and cur[1] != merged:
+            changed.append(("merged_into", merged))
         if changed:
-            changed["rev"] = self.rev
-            sets = ", ".join(f"{k} = ?" for k in changed)
-            self.conn.execute(f"UPDATE events SET {sets} WHERE id = ?", [*changed.values(), cur["id"]])
+            changed.append(("rev", self.rev))
+            sets = ", ".join(f"{k} = ?" for k, _ in changed)
+            self.conn.execute(f"UPDATE events SET {sets} WHERE id = ?", [v for _, v in changed] + [eid])
             self.events_written += 1
-        return int(cur["id"])
+        return int(eid)
+
+    def current_rows(self, images: list[dict]) -> dict[str, tuple]:
+        """``uid → (id, merged_into, image columns…)`` for the images' events, in chunks (one query
+        per 500 events instead of one per event)."""
+        out: dict[str, tuple] = {}
+        by_cols: dict[tuple[str, ...], list[str]] = {}
+        for im in images:
+            by_cols.setdefault(self._image_cols(im), []).append(im["uid"])
+        cur = self._tuple_cursor()
+        for cols, uids in by_cols.items():
+            for k in range(0, len(uids), 500):
+                chunk = uids[k:k + 500]
+                sql = (f"SELECT uid, id, merged_into, {', '.join(cols)} FROM events "
+                       f"WHERE uid IN ({', '.join('?' * len(chunk))})")  # fmt: skip
+                for row in cur.execute(sql, chunk):
+                    out[row[0]] = row[1:]
+        return out
+
+    def _image_cols(self, image: dict) -> tuple[str, ...]:
+        key = tuple(image)
+        cols = self._cols_cache.get(key)
+        if cols is None:
+            cols = self._cols_cache[key] = tuple(c for c in image if c in self.event_cols)
+        return cols
+
+    def _select_sql(self, cols: tuple[str, ...]) -> str:
+        sql = self._sql_cache.get(cols)
+        if sql is None:
+            sql = self._sql_cache[cols] = f"SELECT id, merged_into, {', '.join(cols)} FROM events WHERE uid = ?"
+        return sql
+
+    def _tuple_cursor(self) -> sqlite3.Cursor:
+        if self._tcur is None:
+            self._tcur = self.conn.cursor()
+            self._tcur.row_factory = None
+        return self._tcur
 
     def fix_helpers(self, event_id: int) -> None:
         """``deferrals``/``evaluated_at`` from this replica's log, without refused rows."""
@@ -181,42 +228,6 @@ class Applier:
             self.conn.execute("DELETE FROM whistles WHERE id = ?", (wid,))
 
     # -- whole changes -----------------------------------------------------------------------
-    def apply_mutation(self, data: dict, server_seq: int | None = None) -> None:
-        """One ``kind='mutation'`` change: ``{"event": image, "log": row, "whistles": [...] | None}``."""
-        image = data.get("event") or {}
-        uid = image.get("uid") or (data.get("log") or {}).get("event_uid")
-        if uid in self.pending:
-            # our own unconfirmed changes win locally; the server row comes with their echo later
-            eid = self.event_id(uid)
-            if eid is not None and data.get("log"):
-                self._log_and_reconcile(eid, data["log"], server_seq)
-            return
-        eid = self.upsert_event(image)
-        log = data.get("log")
-        if log:
-            self._log_and_reconcile(eid, log, server_seq)
-        if data.get("whistles") is not None:
-            self.replace_whistles(eid, data["whistles"])
-        if log and log.get("action") in ("defer", "evaluate"):
-            self.fix_helpers(eid)
-        self._unexclude(uid)
-
-    def _log_and_reconcile(self, eid: int, log: dict, server_seq: int | None) -> None:
-        if self.insert_log(eid, log):
-            return
-        # the row is ours: if we had it as refused, the upstream accepted it after all (e.g. a
-        # restored replica re-sent it under a new client id and the answer came from elsewhere)
-        r = self.conn.execute(
-            "SELECT mutation_id FROM outbox WHERE log_uid = ? AND state = 'rejected'", (log["uid"],)
-        ).fetchone()
-        if r is not None:
-            self.conn.execute(
-                "UPDATE outbox SET state = 'applied', server_seq = ?, outcome = ? WHERE mutation_id = ?",
-                (server_seq, orjson.dumps({"status": "applied", "server_seq": server_seq, "via": "pull"}).decode(),
-                 r[0]),
-            )  # fmt: skip
-            self.conn.execute("DELETE FROM sync_refusals WHERE mutation_id = ?", (r[0],))
-
     def apply_state(self, state: dict) -> None:
         """Roll one event back to the server's state ``{"event": image, "whistles": [...]}``."""
         image = state["event"]
@@ -243,10 +254,12 @@ class Applier:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (EXCLUDED_PREFIX + uid, reason),
         )
+        self.excluded.add(uid)
 
     def _unexclude(self, uid: str | None) -> None:
-        if uid:
+        if uid and uid in self.excluded:
             self.conn.execute("DELETE FROM meta WHERE key = ?", (EXCLUDED_PREFIX + uid,))
+            self.excluded.discard(uid)
 
     def apply_tombstone(self, uid: str, server_seq: int | None) -> None:
         """The upstream deleted the event: drop its whistles and exclude the row (see ``exclude_event``)."""
@@ -256,16 +269,123 @@ class Applier:
         self.replace_whistles(eid, [])
         self.exclude_event(uid, f"deleted upstream (server_seq {server_seq})")
 
-    def apply_change(self, change: dict) -> None:
-        kind = change.get("kind")
-        data = change.get("data") or {}
-        if isinstance(data, str):
-            data = orjson.loads(data)
+
+def _data(change: dict) -> dict:
+    data = change.get("data") or {}
+    return orjson.loads(data) if isinstance(data, str | bytes) else data
+
+
+def apply_batch(ap: Applier, changes: list[dict]) -> int:
+    """Apply a pulled batch in order, set-wise: each event takes the image of its LAST change in
+    the batch (the images are whole rows, so the result equals applying them one by one), all log
+    rows go in with one ``executemany``. Returns how many changes were applied: a change whose
+    new event would take the ``(source, external_id)`` of a local event still waiting for its own
+    report to be refused ends the batch (see :class:`KeyConflict`)."""
+    conn = ap.conn
+    last: dict[str, dict] = {}
+    logs: list[tuple[str, dict]] = []
+    tombstones: list[tuple[str, int | None]] = []
+    whistles: dict[str, list] = {}
+    datas = [_data(ch) for ch in changes]
+    uids = {(d.get("event") or {}).get("uid") for d in datas} - {None}
+    local = _existing(conn, "SELECT uid, id FROM events WHERE uid IN ({})", list(uids))
+    n = 0
+    for ch, data in zip(changes, datas, strict=True):
+        kind = ch.get("kind")
         if kind == "mutation":
-            self.apply_mutation(data, change.get("server_seq"))
+            image = data.get("event") or {}
+            uid = image.get("uid") or (data.get("log") or {}).get("event_uid")
+            if uid not in local and image.get("external_id"):
+                other = conn.execute("SELECT uid FROM events WHERE source = ? AND external_id = ?",
+                                     (image.get("source"), image["external_id"])).fetchone()  # fmt: skip
+                if other is not None and other[0] != uid:
+                    break
+                local[uid] = None  # new here, checked once
+            if uid not in ap.pending and image:
+                last.pop(uid, None)  # keep first-to-last order of the final images
+                last[uid] = data
+                if data.get("whistles") is not None:  # None = not carried by this change
+                    whistles[uid] = data["whistles"]
+            if data.get("log"):
+                logs.append((uid, data["log"]))
+            tombstones = [t for t in tombstones if t[0] != uid]
         elif kind == "tombstone":
-            self.apply_tombstone(data.get("uid") or change.get("uid"), change.get("server_seq"))
-        # other kinds (future) are skipped: the cursor still moves past them
+            uid = data.get("uid") or ch.get("uid")
+            last.pop(uid, None)
+            whistles.pop(uid, None)
+            tombstones.append((uid, ch.get("server_seq")))
+        n += 1
+    ids: dict[str, int] = {}
+    merges = []
+    current = ap.current_rows([d["event"] for d in last.values()])
+    for uid, data in last.items():
+        ids[uid] = ap.upsert_event(data["event"], map_merge=False, current=current.get(uid))
+        if data["event"].get("merged_into_uid"):  # merged is terminal: never un-merged
+            merges.append((uid, data["event"]["merged_into_uid"]))
+    for uid, into in merges:
+        target = ids.get(into) if into in ids else ap.event_id(into)
+        conn.execute("UPDATE events SET merged_into = ?, rev = ? WHERE id = ? AND merged_into IS NOT ?",
+                     (target, ap.rev, ids[uid], target))  # fmt: skip
+    rows = []
+    for uid, lg in logs:
+        eid = ids.get(uid) or ap.event_id(uid)
+        if eid is None:
+            continue
+        ids[uid] = eid
+        rows.append((lg.get("uid"), eid, lg.get("at"), lg.get("actor"), lg.get("action"), lg.get("from_status"),
+                     lg.get("to_status"), lg.get("note"), _json_text(lg.get("payload"))))  # fmt: skip
+    conn.executemany(
+        "INSERT OR IGNORE INTO event_log (uid, event_id, at, actor, action, from_status, to_status, note, payload) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    ap.logs_written += len(rows)
+    if rows and conn.execute("SELECT 1 FROM outbox WHERE state = 'rejected' LIMIT 1").fetchone():
+        _reconcile_refused(ap, [r[0] for r in rows], changes)
+    with_whistles = _existing(conn, "SELECT DISTINCT event_id, 1 FROM whistles WHERE event_id IN ({})",
+                              [ids[u] for u in whistles if u in last])  # fmt: skip
+    for uid, images in whistles.items():
+        if uid in last and (images or ids[uid] in with_whistles):
+            ap.replace_whistles(ids[uid], images)
+    helpers = {uid for uid, lg in logs if uid in last and lg.get("action") in ("defer", "evaluate")}
+    for uid in helpers:
+        ap.fix_helpers(ids[uid])
+    for uid in list(last):
+        ap._unexclude(uid)
+    for uid, seq in tombstones:
+        ap.apply_tombstone(uid, seq)
+    return n
+
+
+def _existing(conn: sqlite3.Connection, sql: str, keys: list) -> dict:
+    """``{key: value}`` for the keys that ``sql`` (with ``IN ({})``) finds, in chunks of 500."""
+    out: dict = {}
+    for k in range(0, len(keys), 500):
+        chunk = keys[k:k + 500]
+        out.update(conn.execute(sql.format(", ".join("?" * len(chunk))), chunk).fetchall())
+    return out
+
+
+def _reconcile_refused(ap: Applier, log_uids: list[str], changes: list[dict]) -> None:
+    """Log rows we already had: if we had them as refused, the upstream accepted them after all."""
+    seqs = {}
+    for ch in changes:
+        lg = _data(ch).get("log") if ch.get("kind") == "mutation" else None
+        if lg:
+            seqs[lg.get("uid")] = ch.get("server_seq")
+    for k in range(0, len(log_uids), 500):
+        chunk = log_uids[k:k + 500]
+        found = ap.conn.execute(
+            f"SELECT mutation_id, log_uid FROM outbox WHERE state = 'rejected' AND log_uid IN ({', '.join('?' * len(chunk))})",
+            chunk,
+        ).fetchall()
+        for mid, log_uid in found:
+            seq = seqs.get(log_uid)
+            ap.conn.execute(
+                "UPDATE outbox SET state = 'applied', server_seq = ?, outcome = ? WHERE mutation_id = ?",
+                (seq, orjson.dumps({"status": "applied", "server_seq": seq, "via": "pull"}).decode(), mid),
+            )
+            ap.conn.execute("DELETE FROM sync_refusals WHERE mutation_id = ?", (mid,))
 
 
 def set_applying(conn: sqlite3.Connection, on: bool) -> None:

@@ -20,7 +20,9 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import queue
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -216,7 +218,7 @@ def clone_replica(path: str | os.PathLike, dsn: str, *, force: bool = False,
         try:
             _scrub(replica)
             progress("事件快照 event snapshot …")
-            counts = _load_snapshot(replica, iter_snapshot(pg, client_id, progress, info.get("events")), progress,
+            counts = _load_snapshot(replica, prefetch(iter_snapshot(pg, client_id, progress, info.get("events"))), progress,
                                     rebuild)  # fmt: skip
             pg.rollback()
             enable_sync(replica, upstream=dsn, client_id=client_id, cursor=head)
@@ -242,6 +244,44 @@ def _scrub(replica) -> None:
         conn.execute("DELETE FROM outbox")
         conn.execute("DELETE FROM sync_state")
         conn.execute("DELETE FROM meta WHERE key LIKE 'sync_excluded:%'")
+
+
+def prefetch(pages: Iterator[list[dict]], depth: int = 2) -> Iterator[list[dict]]:
+    """Read the next pages from the upstream (a thread) while this one is written to SQLite.
+
+    Only the thread touches the PostgreSQL connection until the iterator is exhausted."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for page in pages:
+                if stop.is_set():
+                    return
+                q.put(page)
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=run, name="clone-prefetch", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # the consumer stopped early: drain so the thread can finish
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        t.join()
 
 
 def _load_snapshot(replica, pages, progress: Progress, rebuild) -> dict:

@@ -315,3 +315,21 @@ def test_an_upstream_delete_is_a_tombstone(world):
     _sync(a)
     assert content_hash(a.writer) == _server_hash(dsn)
     assert a.writer.execute("SELECT status FROM events WHERE uid = ?", (uid,)).fetchone()[0] == "rejected"
+
+
+def test_a_refused_whistle_is_removed_with_its_departments(world):
+    dsn, a, b = world
+    uid = _uid(a, _eid(a, offset=2))
+    event_ops.apply_action(a, _by_uid(a, uid), "reject", actor="op1", expected_version=1, note="无效")
+    eb = _by_uid(b, uid)
+    wid = event_ops.blow_whistle(b, eb, level="grid", departments=[_dept(b)], actor="op2", reason="联动")
+    event_ops.check_in(b, wid, _dept(b), actor="d1")
+    assert _sync(a).applied == 1
+    rb = _sync(b)
+    assert rb.rejected == 2 and rb.error is None  # the whistle (illegal on a rejected event) and its check-in
+    assert b.writer.execute("SELECT count(*) FROM whistles WHERE event_id = ?", (eb,)).fetchone()[0] == 0
+    assert b.writer.execute("SELECT count(*) FROM whistle_departments WHERE whistle_id = ?", (wid,)).fetchone()[0] == 0
+    reasons = [r[0] for r in b.writer.execute("SELECT reason FROM sync_refusals ORDER BY mutation_id")]
+    assert "whistle" in reasons[0] and reasons[1].startswith("depends on refused mutation")
+    assert b.writer.execute("SELECT status FROM events WHERE id = ?", (eb,)).fetchone()[0] == "rejected"
+    assert content_hash(b.writer) == _server_hash(dsn)
