@@ -660,6 +660,8 @@ class Campaign:
             ).fetchall()
             events = dict(conn.execute("SELECT uid, status FROM onemap.events").fetchall())
             seqs = [r[0] for r in conn.execute("SELECT server_seq FROM onemap.changes ORDER BY server_seq")]
+            self.result.stats["client_schema_versions"] = dict(conn.execute(
+                "SELECT schema_version, count(*) FROM onemap.clients GROUP BY schema_version").fetchall())  # fmt: skip
         server_log = {r[0]: r for r in log_rows}
         campaign = [r for r in log_rows if r[0] not in self.seed_log]
 
@@ -788,6 +790,8 @@ def result_rows(cfg: CampaignConfig, res: CampaignResult) -> list[tuple[str, str
     rows.append(("convergence after heal", conv, "converges"))
     st = res.stats
     rows.append(("outbox rows (all desks)", ", ".join(f"{k} {v}" for k, v in sorted(st.get("outbox", {}).items())), "-"))
+    rows.append(("clients by sync schema version", ", ".join(f"v{k}: {v}" for k, v in
+                 sorted(st.get("client_schema_versions", {}).items())), "one on the previous version"))  # fmt: skip
     rows.append(("faults", ", ".join(f"{k} {v}" for k, v in st.get("proxies", {}).items())
                  + (f"; kill -9 {st['kill']}" if "kill" in st else ""), "-"))  # fmt: skip
     return rows

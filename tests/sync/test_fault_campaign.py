@@ -34,8 +34,8 @@ def seed_db(tmp_path_factory) -> Path:
 
 
 def _run(seed_db: Path, seed: int, *, unsafe: frozenset[str] = frozenset(), seconds: float = SECONDS,
-         drop_p: float = 0.02):  # fmt: skip
-    cfg = sync_faults.CampaignConfig(seed=seed, replicas=17, seconds=seconds, rate=RATE, demo=seed_db,
+         drop_p: float = 0.02, replicas: int = 17):  # fmt: skip
+    cfg = sync_faults.CampaignConfig(seed=seed, replicas=replicas, seconds=seconds, rate=RATE, demo=seed_db,
                                      unsafe=unsafe, verbose=False, converge_timeout=45.0, drop_p=drop_p)  # fmt: skip
     res = sync_faults.run_campaign(cfg)
     report = "\n".join(f"{name}: {'ok' if ok else 'FAIL'} — {detail}" for name, (ok, detail) in res.checks.items())
@@ -51,18 +51,19 @@ def test_campaign_loses_and_duplicates_nothing(seed_db, seed):
     assert st["outbox"].get("applied", 0) > 100, report  # the desks did write and push
     assert st["proxies"]["cut_connections"] > 0, report
     assert st["kill"]["mid_push"], report  # the kill -9 did land in the middle of a push
+    assert st["client_schema_versions"].get(sync_faults.protocol.SYNC_SCHEMA_VERSION - 1), report  # the old desk synced
 
 
 def test_negative_control_without_ledger_fails_on_lost_or_duplicated(seed_db):
     # 10 % of replies dropped (not 2 %) so that several pushes are surely retried in a short run
-    res, report = _run(seed_db, 11, unsafe=frozenset({"no_ledger"}), drop_p=0.1)
+    res, report = _run(seed_db, 11, unsafe=frozenset({"no_ledger"}), drop_p=0.1, replicas=8, seconds=8.0)
     assert not res.ok, report
     # a retried mutation whose reply was lost is applied twice, or refused against its own first application
     assert {"lost", "duplicated"} & set(res.failed()), report
 
 
 def test_negative_control_with_bigserial_feed_fails_on_seq_gaps_or_content(seed_db):
-    res, report = _run(seed_db, 12, unsafe=frozenset({"bigserial"}))
+    res, report = _run(seed_db, 12, unsafe=frozenset({"bigserial"}), replicas=8, seconds=8.0)
     assert not res.ok, report
     # out-of-order commits: pullers skip rows (content hash differs); crash recovery and refusals burn values (gaps)
     assert {"seq_gaps", "content_hash"} & set(res.failed()), report
