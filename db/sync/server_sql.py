@@ -407,6 +407,7 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
         + (" ON CONFLICT (client_id, mutation_id) DO UPDATE SET outcome = EXCLUDED.outcome, "
            "fingerprint = EXCLUDED.fingerprint" if "no_ledger" in unsafe else "")
     )
+    states_sql = ", ".join(_lit(st) for st in STATES)
     return f"""
 CREATE OR REPLACE FUNCTION push_mutation(p_client_id text, p_mutation_id bigint, p_protocol integer,
                                          p_schema integer, p_fingerprint text, p_args jsonb)
@@ -450,9 +451,17 @@ BEGIN
     v_found := FOUND;
 {ledger_lookup}
     -- 3. checks
-    IF v_op = 'report' THEN
+    IF (v_log->>'action') IS DISTINCT FROM v_op OR (v_img->>'uid') IS DISTINCT FROM v_uid THEN
+        v_code := 'bad_request';
+        v_reason := '请求不一致 / inconsistent mutation: op ' || v_op || ', log.action '
+                    || coalesce(v_log->>'action', 'NULL') || ', event_uid ' || v_uid || ', event.uid '
+                    || coalesce(v_img->>'uid', 'NULL');
+    ELSIF v_op = 'report' THEN
         v_ev_street := v_img->>'street_code';
-        IF v_found THEN
+        IF coalesce(v_img->>'status', 'reported') NOT IN ({states_sql}) THEN
+            v_code := 'bad_request';
+            v_reason := '未知状态 / unknown status ' || (v_img->>'status');
+        ELSIF v_found THEN
             v_code := 'duplicate';
             v_reason := '事件已存在 / event ' || v_uid || ' already exists on the server';
         ELSIF v_img->>'external_id' IS NOT NULL THEN

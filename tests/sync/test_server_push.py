@@ -214,3 +214,14 @@ def test_concurrent_pushers_keep_server_seq_gap_free_and_in_commit_order(pg_dsn)
         assert one(conn, "SELECT count(DISTINCT (client_id, mutation_id)) FROM onemap.event_log "
                          "WHERE client_id IS NOT NULL") == 4 + 150  # fmt: skip
     assert sorted(commit_order) == list(range(5, 155))
+
+
+def test_an_inconsistent_mutation_is_a_bad_request(up):
+    a = report_args()
+    a["log"]["action"] = "accept"
+    out = push(up, "C1", 1, a)
+    assert out["status"] == "rejected" and out["code"] == "bad_request"
+    b = report_args()
+    b["event"]["status"] = "bogus"
+    assert push(up, "C1", 2, b)["code"] == "bad_request"
+    assert one(up, "SELECT count(*) FROM onemap.changes") == 0
