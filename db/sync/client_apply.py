@@ -318,8 +318,12 @@ def apply_batch(ap: Applier, changes: list[dict]) -> int:
     ids: dict[str, int] = {}
     merges = []
     current = ap.current_rows([d["event"] for d in last.values()])
+    new = [d["event"] for uid, d in last.items() if uid not in current]
+    if len(new) >= BULK_NEW_EVENTS:
+        ids.update(_insert_new_events(ap, new))
     for uid, data in last.items():
-        ids[uid] = ap.upsert_event(data["event"], map_merge=False, current=current.get(uid))
+        if uid not in ids:
+            ids[uid] = ap.upsert_event(data["event"], map_merge=False, current=current.get(uid))
         if data["event"].get("merged_into_uid"):  # merged is terminal: never un-merged
             merges.append((uid, data["event"]["merged_into_uid"]))
     for uid, into in merges:
@@ -355,6 +359,56 @@ def apply_batch(ap: Applier, changes: list[dict]) -> int:
     for uid, seq in tombstones:
         ap.apply_tombstone(uid, seq)
     return n
+
+
+# Insert triggers on events that a batch of many new events replaces by set-wise statements.
+BULK_TRIGGERS = ("events_fts_ai", "kpi_events_ai", "kpi_events_sat_ai")
+BULK_NEW_EVENTS = 100  # new events in one pulled batch from which the set-wise insert is used
+
+
+def _insert_new_events(ap: Applier, images: list[dict]) -> dict[str, int]:
+    """Insert many new events at once: the per-row insert triggers (full text, KPI rollups) are
+    dropped inside this transaction, the rows go in with ``executemany``, their full-text rows,
+    ``evaluated_at`` and rollup contributions are added set-wise (the same results the triggers
+    give, see ``db/kpi_rollups.py``), and the triggers are created again before anything else is
+    written. Readers never see the triggers missing (the DDL is part of the write transaction)."""
+    from db import kpi_rollups
+
+    conn = ap.conn
+    saved = conn.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name IN ({', '.join('?' * len(BULK_TRIGGERS))})",
+        BULK_TRIGGERS,
+    ).fetchall()
+    for name, _sql in saved:
+        conn.execute(f"DROP TRIGGER {name}")
+    by_cols: dict[tuple[str, ...], list[dict]] = {}
+    for im in images:
+        by_cols.setdefault(ap._image_cols(im), []).append(im)
+    lo = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+    for cols, ims in by_cols.items():
+        names = [*cols, "rev"]
+        conn.executemany(
+            f"INSERT INTO events ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            [[im[c] for c in cols] + [ap.rev] for im in ims],
+        )
+    ap.events_written += len(images)
+    where = "id > ?"
+    conn.execute(
+        "INSERT INTO events_fts(rowid, title, description, address) SELECT id, title, description, address "
+        f"FROM events e WHERE e.{where} AND NOT EXISTS (SELECT 1 FROM fts_pending p WHERE e.id BETWEEN p.lo AND p.hi)",
+        (lo,),
+    )
+    if ap.helpers:
+        conn.execute(
+            "UPDATE events SET evaluated_at = coalesce(closed_at, handled_at, updated_at) "
+            f"WHERE {where} AND satisfaction IS NOT NULL AND evaluated_at IS NULL",
+            (lo,),
+        )
+    if kpi_rollups.installed(conn):
+        kpi_rollups.add_contributions(conn, "e.id > ?", (lo,))
+    for _name, sql in saved:
+        conn.execute(sql)
+    return dict(conn.execute("SELECT uid, id FROM events WHERE id > ?", (lo,)).fetchall())
 
 
 def _existing(conn: sqlite3.Connection, sql: str, keys: list) -> dict:

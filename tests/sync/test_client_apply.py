@@ -249,3 +249,26 @@ def test_unreachable_upstream_is_an_offline_round(two_replicas):
     assert not rep.online and rep.pending == 1 and "unreachable" in rep.error
     assert a.writer.execute("SELECT last_error FROM sync_state").fetchone()[0] == rep.error
     assert rep.summary().startswith("offline")
+
+
+def test_many_new_events_are_inserted_set_wise(two_replicas, monkeypatch):
+    from db.sync import client_apply
+
+    a, b = two_replicas
+    triggers = lambda r: sorted(x[0] for x in r.writer.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))  # noqa: E731
+    before = triggers(b)
+    uids = []
+    for i in range(5):
+        eid = _new_event(a, external_id=f"BULK-{i}")
+        uids.append(a.writer.execute("SELECT uid FROM events WHERE id = ?", (eid,)).fetchone()[0])
+    event_ops.apply_action(a, eid, "accept", actor="op1", expected_version=1)
+    monkeypatch.setattr(client_apply, "BULK_NEW_EVENTS", 2)
+    feed = _feed(a)
+    assert apply_changes(b, feed, cursor=len(feed)) == len(feed)
+    assert triggers(b) == before  # the insert triggers are back
+    assert content_hash(a.writer) == content_hash(b.writer)
+    assert all(_event(a, u) == _event(b, u) for u in uids)
+    assert _kpi_consistent(b)
+    hits = b.writer.execute("SELECT count(*) FROM events_fts WHERE events_fts MATCH ?", ('"缺失>同步"',)).fetchone()[0]
+    assert hits == 5
+    assert b.writer.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
