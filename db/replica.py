@@ -48,10 +48,19 @@ def _check_file(path: Path) -> None:
         return
     if path.is_dir():
         raise ReplicaError(f"{path}: is a directory, not a replica file")
-    with path.open("rb") as fh:
-        header = fh.read(16)
-    if header != SQLITE_HEADER:
-        raise ReplicaError(f"{path}: not a SQLite database (unknown file header); the file was left untouched")
+    # The header is read through SQLite, never with open()/close(): closing ANY descriptor of a file
+    # drops every POSIX lock this process holds on it — the locks of this process's other open
+    # connections too (a second Replica, a sync worker). Another process closing its connection then
+    # takes itself for the last one and deletes the WAL under them ("database disk image is
+    # malformed" for readers, writes going to an unlinked WAL). SQLite shares descriptors per file.
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA schema_version").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc):
+            raise ReplicaError(f"{path}: not a SQLite database (unknown file header); the file was left untouched") from exc
+    finally:
+        conn.close()
 
 
 def _applied(db: Database) -> list[str]:
