@@ -1,8 +1,9 @@
 """A throwaway PostgreSQL server for tests, benches and demos (loopback only).
 
 PostgreSQL refuses to run as root, so when we are root the cluster is created and run as
-the ``postgres`` user (``runuser -u postgres --``). ``fsync=off`` unless asked otherwise:
-these servers hold nothing worth keeping.
+the ``postgres`` user (``runuser -u postgres --``). ``fsync=off`` unless asked otherwise
+(these servers hold nothing worth keeping; a killed server process still leaves the OS cache
+intact), but ``synchronous_commit`` is always on.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ class TempPostgres:
             fh.write(
                 f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.root}'\n"
-                f"fsync = {'on' if self.fsync else 'off'}\nsynchronous_commit = {'on' if self.fsync else 'off'}\n"
+                # synchronous_commit stays on even here: with it off, `pg_ctl stop -m immediate` loses
+                # commits whose replies the desktops already have (seen in the fault campaign)
+                f"fsync = {'on' if self.fsync else 'off'}\nsynchronous_commit = on\n"
                 "full_page_writes = off\nmax_connections = 200\nshared_buffers = 128MB\n"
             )
         return self

@@ -508,6 +508,9 @@ BEGIN
             v_reason := '不允许的操作 / ' || v_op || ' is not allowed on a ' || v_ev.status || ' event';
         END IF;
         v_to := v_ev.status;
+        -- an overlay leaves the status alone: its log row states the server's status, not the
+        -- (possibly stale) one the desk saw, so every event's log stays a valid chain
+        v_log := v_log || jsonb_build_object('from_status', v_ev.status, 'to_status', v_ev.status);
     END IF;
     IF v_code IS NOT NULL THEN
         -- a rejection is final: stored, no server_seq
