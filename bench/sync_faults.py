@@ -377,6 +377,12 @@ def _ro(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def _client_id(path: Path) -> str | None:
+    with live_reader(path) as conn:
+        row = conn.execute("SELECT client_id FROM sync_state").fetchone()
+        return row[0] if row else None
+
+
 def _pending(path: Path) -> int:
     with live_reader(path) as conn:
         return conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchall()[0][0]
@@ -553,24 +559,41 @@ class Campaign:
         self.log(f"PostgreSQL restarted ({time.monotonic() - t:.1f} s down)")
 
     def _kill_mid_push(self, i: int) -> None:
-        """Let the desk's outbox grow behind a cut, heal, and kill -9 once its push is under way."""
+        """Let the desk's outbox grow behind a cut, heal, and kill -9 once its push is under way:
+        the server has applied part of the backlog and the replica has not yet recorded it (the
+        client records answers in batches), so the restarted desk must re-send them and get the
+        ledger's stored answers."""
         desk, proxy = self.desks[i], self.proxies[i]
         proxy.cut()
         self.log(f"cut desk{i:02d} (building a backlog before the kill)")
         time.sleep(max(1.0, min(3.0, 6.0 / max(self.cfg.rate, 0.1))))
         before = _pending(desk.db)
-        proxy.heal()
-        deadline = time.monotonic() + 5
-        now = before
-        while before and time.monotonic() < deadline:
-            now = _pending(desk.db)
-            if 0 < now < before:
-                break
-            time.sleep(0.005)
+        client = _client_id(desk.db)
+        import psycopg
+
+        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
+            def server_last() -> int:
+                row = admin.execute("SELECT last_mutation_id FROM onemap.clients WHERE client_id = %s",
+                                    (client,)).fetchone()  # fmt: skip
+                return int(row[0] or 0) if row else 0
+
+            base = server_last()
+            proxy.heal()
+            deadline = time.monotonic() + 5
+            now, applied_ahead = before, 0
+            while before and time.monotonic() < deadline:
+                applied_ahead = server_last() - base
+                if applied_ahead > 0:
+                    now = _pending(desk.db)
+                    if now > 0:
+                        break
+                time.sleep(0.002)
         desk.kill9()
+        mid = applied_ahead > 0 and now > 0
         self.result.stats["kill"] = {"desk": desk.name, "pending_before": before, "pending_at_kill": now,
-                                     "mid_push": 0 < now < before}  # fmt: skip
-        self.log(f"kill -9 desk{i:02d}: pending {before} → {now} when killed")
+                                     "server_applied_of_backlog": applied_ahead, "mid_push": mid}  # fmt: skip
+        self.log(f"kill -9 desk{i:02d}: pending {before} → {now} in the replica, {applied_ahead} already "
+                 f"applied on the server when killed")
         remaining = self.cfg.seconds - (time.monotonic() - self.t0)
         desk.start(max(0.0, remaining))
         self.log(f"desk{i:02d} restarted on the same replica file")
