@@ -28,6 +28,7 @@ from app.state import AppState
 from db import wall_store
 from db.replica import Replica
 from layers import command as command_layers
+from widgets import wall_probe
 from widgets import wall_style as ws
 from widgets.alert_sound import AlertSound, EmergencyAlerter
 from widgets.dashboard import ChartSet, DashboardController
@@ -133,6 +134,9 @@ class WallWindow(QMainWindow):
         self.alerter = EmergencyAlerter(replica, state.session, self.sound, self)
         self._build(geo)
         self._read_control(initial=True)
+        if wall_probe.flag("ONEMAP_WALL_NO_ROTATION"):  # bench only (soak bisection)
+            self.rotation.pause()
+        self._probe = wall_probe.install(self)
         self.controller.updated.connect(self._show_data)
         self.watcher.changed.connect(self._on_replica_changed)
         self.alerter.newEmergencies.connect(self._on_new_emergencies)
@@ -336,7 +340,7 @@ class WallWindow(QMainWindow):
         return self._map_loaded
 
     def _push_map_delta(self) -> None:
-        if not self._map_loaded or self.map.page_rev is None:
+        if not self._map_loaded or self.map.page_rev is None or wall_probe.flag("ONEMAP_WALL_NO_DELTAS"):
             return
         conn = self.replica.reader()
         try:
