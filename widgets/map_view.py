@@ -319,6 +319,10 @@ class MapView(QWebEngineView):
         """Scale labels, controls and point symbols (wall: height ÷ 1080)."""
         self.call("setUiScale", float(u))
 
+    def set_canvas_padding(self, padding: float) -> None:
+        """Canvas overdraw beyond the view, as a share of its size (the page builds them with 0.3)."""
+        self.call("setCanvasPadding", float(padding))
+
     def home(self) -> None:
         self.call("home")
 

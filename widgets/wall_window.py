@@ -44,6 +44,7 @@ KPI_PERIOD_MS = 30_000
 STALE_AFTER_S = 90
 FLASH_MS = 333  # 1.5 Hz: on/off each 333 ms (never more than 3 flashes a second)
 RECENT_ROWS = 8
+CANVAS_PADDING = 0.1  # Leaflet's default; the page's 0.3 made each wall-wide canvas frame ~15 MiB (soak)
 _FIT_LAND_JS = (
     "(function(b){for (var k in window) { if (k.indexOf('map_') === 0 && window[k] && window[k].options"
     " && window[k].fitBounds) { var m = window[k]; m.options.zoomSnap = 0.1; m.options.zoomDelta = 0.5;"
@@ -331,6 +332,7 @@ class WallWindow(QMainWindow):
         self._map_loaded = ok
         if ok:
             self.map.set_ui_scale(self.u)
+            self.map.set_canvas_padding(CANVAS_PADDING)
             # finer zoom steps, so that the district fills the wide map area, then fit it
             self.map.run_js(land_bounds_js(self.home_bounds))
             self.mapReady.emit()

@@ -176,3 +176,13 @@ def test_clock_restyles_only_markers_whose_due_state_changed(wall, qtbot):
     qtbot.waitUntil(lambda: js(wall, qtbot, "JSON.stringify(window.onemap.restyleDue())") == 1, timeout=8000)
     assert js(wall, qtbot, "JSON.stringify(window.onemap.restyleDue())") == 0
     wall.rotation.resume(time.monotonic())
+
+
+def test_wall_canvases_overdraw_little(wall, qtbot):
+    """The wall's map canvases extend 10 % beyond the view on each side, not the page's 30 %."""
+    sizes = js(wall, qtbot, """JSON.stringify({map: window.onemap.map.getSize(),
+      canvases: Array.prototype.map.call(document.querySelectorAll('.leaflet-container canvas'),
+        function (c) { return parseFloat(c.style.width); })})""")  # fmt: skip
+    assert sizes["canvases"]
+    for width in sizes["canvases"]:
+        assert width == pytest.approx(sizes["map"]["x"] * 1.2, abs=2)
