@@ -96,6 +96,7 @@ def _add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
     opt("--scope", metavar="CODE", help="scope for the role: street code or department code")
     opt("--user", metavar="PERSON_ID", help="actor written to the log")
     opt("--station", metavar="CODE", help="street station mode: --role street --scope CODE")
+    opt("--upstream", metavar="DSN", help="PostgreSQL upstream to sync with (issue 9; see docs/sync.md)")
     opt("--geometry", type=parse_geometry, metavar="WxH+X+Y", help="place the window exactly (wall mode)")
     opt("--wall", action="store_true", default=argparse.SUPPRESS if suppress else False, help="wall mode (--role wall)")
     opt("-v", "--verbose", action="store_true", default=argparse.SUPPRESS if suppress else False, help="debug logging")

@@ -71,6 +71,34 @@ CLOCKS: dict[str, tuple[str, str]] = {
     "handle": ("办理", "Handling"),
 }
 
+# issue 9: the console's sync indicator and refusals dialog (widgets/sync_status.py)
+SYNC: dict[str, tuple[str, str]] = {
+    "online": ("在线", "Online"),
+    "offline": ("离线", "Offline"),
+    "unknown": ("连接中", "Connecting"),
+    "idle": ("未启动同步", "Sync not running"),
+    "not_client": ("非同步副本", "Not a sync replica"),
+    "pending": ("待同步", "Pending"),
+    "last_sync": ("上次同步", "Last sync"),
+    "never": ("从未", "never"),
+    "refused": ("被拒", "Refused"),
+    "refusals_title": ("被拒绝的改动", "Refused changes"),
+    "ack": ("知道了", "Acknowledge"),
+    "ack_all": ("全部知道了", "Acknowledge all"),
+    "close": ("关闭", "Close"),
+    "col_time": ("拒绝时间", "Refused at"),
+    "col_event": ("事件", "Event"),
+    "col_action": ("操作", "Action"),
+    "col_reason": ("原因", "Reason"),
+    "col_state": ("已回退到", "Rolled back to"),
+    "upstream": ("上级服务器", "Upstream"),
+    "client_id": ("客户端标识", "Client id"),
+    "cursor": ("已拉取至", "Pulled up to"),
+    "oldest": ("最早待同步", "Oldest pending"),
+    "error": ("最近错误", "Last error"),
+    "unsynced": ("未同步", "unsynced"),
+}
+
 TABLES: dict[str, Mapping] = {
     "status": STATUSES,
     "source": SOURCES,
@@ -79,6 +107,7 @@ TABLES: dict[str, Mapping] = {
     "tab": QUEUE_TABS,
     "window": WINDOWS,
     "clock": CLOCKS,
+    "sync": SYNC,
 }
 
 

@@ -874,6 +874,14 @@ def m009_drills(db: Database) -> None:
 
 
 # [m010] issue 9 — sync: outbox, client identity, cursor, refusals
+@migrations(name="m010_sync")
+def m010_sync(db: Database) -> None:
+    """Sync with a PostgreSQL upstream (issue 9): sync_state, outbox, sync_refusals and the
+    trigger that queues every local event_log row (only on a sync client). ``docs/sync.md``."""
+    from db.sync.outbox_schema import TABLES_SQL, outbox_trigger_sql
+
+    run_script(db, TABLES_SQL)
+    run_script(db, outbox_trigger_sql(db.conn))
 
 
 # [m011] issue 4 — intake write path (session 3)

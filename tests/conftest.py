@@ -12,6 +12,7 @@ from widgets.qt_setup import prepare_qt  # noqa: E402
 prepare_qt()
 
 import datetime as dt  # noqa: E402
+import gc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -61,11 +62,13 @@ def pytest_unconfigure(config):
         os._exit(_EXIT_STATUS["status"])
 
 
+# As in the app (widgets/gui_gc.py): the automatic collector is off, so a worker thread can never run a
+# collection that finalises Qt objects off the GUI thread (one segfault seen in a CI run). Each test's
+# garbage is reclaimed on the GUI thread after it.
+gc.disable()
+
+
 @pytest.fixture(autouse=True)
 def _collect_on_the_gui_thread():
-    """Reclaim each test's Qt wrappers on the GUI thread. A collection that a worker thread happens to
-    trigger could otherwise finalise Qt objects off the GUI thread (one segfault seen in a CI run)."""
     yield
-    import gc
-
     gc.collect()

@@ -111,6 +111,7 @@ def run_gui(args: argparse.Namespace) -> int:
             return 0
         role, scope, user = picked
     state = AppState(Session(role=role, scope=scope, user=user, lang=args.lang), theme=args.theme)
+    sync_ui = None
     if role == "wall":  # issue 6: the command wall (widgets/wall_window.py)
         from widgets.wall_window import create_wall
 
@@ -122,11 +123,17 @@ def run_gui(args: argparse.Namespace) -> int:
             from widgets.dashboard import install_console_panels
 
             install_console_panels(window)
+        from widgets.sync_status import install_sync  # issue 9: sync indicator and background sync worker
+
+        sync_ui = install_sync(window, getattr(args, "upstream", None), start_worker=not args.screenshot)
     # start-up objects live for the whole session: keep them out of the collector's full passes,
     # which otherwise pause the UI thread for 100 ms or more during big imports
     import gc
 
     gc.freeze()
+    from widgets import gui_gc
+
+    gui_gc.install(app)  # worker threads never run a collection (they could finalise Qt objects)
     size = args.size or ((1920, 1080) if args.screenshot else None)
     if size:
         window.resize(*size)
@@ -164,6 +171,8 @@ def run_gui(args: argparse.Namespace) -> int:
         else:
             window.showMaximized()
     code = app.exec()
+    if sync_ui is not None:
+        sync_ui.shutdown()  # joins the sync thread before the replica closes
     window.shutdown()
     replica.close()
     return result["code"] or code

@@ -201,6 +201,15 @@ def _street_items(data: DashboardData) -> list[tuple[str, str, float | None]]:
     return [(r["code"], f"{r.get('rank', '')}. {r.get('name') or r['code']}", r.get(key)) for r in rows]
 
 
+def _street_names(replica) -> dict[str, str]:
+    """Street code → name (16 rows, read once) for the scope label."""
+    conn = replica.reader()
+    try:
+        return {c: n for c, n in conn.execute("SELECT code, name FROM streets")}
+    finally:
+        conn.close()
+
+
 def _english_names(replica) -> dict[tuple[str, str], str]:
     """English names of categories and departments (two small tables, read once)."""
     conn = replica.reader()
@@ -363,6 +372,7 @@ class DashboardPanel(QWidget):
             self.charts.names_en = _english_names(replica)
         self.scope_label = QLabel("")
         self.scope_label.setObjectName("PanelTitle")
+        self.street_names = _street_names(replica)
         self.reset_button = QPushButton("全区" if _zh(lang) else "Whole scope")
         self.reset_button.setToolTip("取消街道/网格筛选" if _zh(lang) else "Clear the street / grid filter")
         self.reset_button.clicked.connect(self.clear_selection)
@@ -388,7 +398,8 @@ class DashboardPanel(QWidget):
     def _update_scope_label(self) -> None:
         s = self.controller.scope
         zh = _zh(self.lang)
-        text = {"district": "全区" if zh else "District", "street": ("街道 " if zh else "Street ") + str(s.code),
+        street = self.street_names.get(str(s.code), str(s.code))
+        text = {"district": "全区" if zh else "District", "street": street if zh else f"Street {street}",
                 "grid": ("网格 " if zh else "Grid ") + str(s.code)}.get(s.kind, str(s.code))  # fmt: skip
         self.scope_label.setText(text)
         self.reset_button.setVisible(s != self.controller.base_scope or self.selected_street is not None)

@@ -56,8 +56,13 @@ INJECT_COLUMNS = (
     ("allowed_min", "时限(分)"), ("parent_seq", "跟进于#"), ("status", "状态"),
 )  # fmt: skip
 PLAYER_COLUMNS = ("offset_min", "title", "content", "category", "grid_id", "target_level", "target_department", "status")
+RESULT_EN = {"on_time": "on time", "late": "late", "missed": "missed", "open": "running", "not_fired": "not fired",
+             "skipped": "not fired (follow-up not triggered)"}  # fmt: skip
+FINDING_ZH = {"open": "未开始", "in_progress": "进行中", "done": "已完成"}
+FINDING_EN = {"open": "open", "in_progress": "in progress", "done": "done"}
 ROLE_ZH = {"coordinator": "演练协调员", "grid_leader": "网格长", "street_centre": "街道指挥中心"}
 INJECT_STATUS_ZH = {"pending": "待下发", "fired": "已下发", "skipped": "未下发"}
+INJECT_STATUS_EN = {"pending": "pending", "fired": "fired", "skipped": "skipped"}
 LEVELS_EN = {"district": "District", "street": "Street", "grid": "Grid"}
 WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 INJECT_COLUMNS_EN = {
@@ -256,6 +261,10 @@ class DrillPlanner(QWidget):
             map_view.gridClicked.connect(self.pick_grid)
         self.reload()
         self.new_drill()
+
+    def _inject_status(self, status: str) -> str:
+        table = INJECT_STATUS_EN if self.lang == "en" else INJECT_STATUS_ZH
+        return table.get(status, status)
 
     def _t(self, zh: str, en: str) -> str:
         return _tr(zh, en, self.lang)
@@ -780,7 +789,7 @@ class DrillPlanner(QWidget):
         for c, key in enumerate(self.inject_cols):
             v = values.get(key)
             if key == "status":
-                v = INJECT_STATUS_ZH.get(v or "pending", v)
+                v = self._inject_status(v or "pending")
             elif key == "offset_min" and v is not None:
                 v = f"{float(v):g}"
             elif isinstance(v, float):
@@ -811,7 +820,7 @@ class DrillPlanner(QWidget):
         for r in range(self.injects.rowCount()):
             vals = {k: (self.injects.item(r, c).text().strip() if self.injects.item(r, c) else "")
                     for c, k in enumerate(self.inject_cols)}  # fmt: skip
-            if vals.get("status") not in ("", INJECT_STATUS_ZH["pending"]):
+            if vals.get("status") not in ("", self._inject_status("pending")):
                 continue
             inj = {k: v for k, v in vals.items() if v and k not in ("status", "offset_min", "parent_seq")}
             try:
@@ -822,7 +831,7 @@ class DrillPlanner(QWidget):
                 if vals.get("parent_seq"):
                     inj["parent_seq"] = int(vals["parent_seq"])
             except ValueError as exc:
-                raise db_drills.DrillError(f"第 {r + 1} 行数值无效 row {r + 1}: {exc}") from None
+                raise db_drills.DrillError(self._t(f"第 {r + 1} 行数值无效：{exc}", f"row {r + 1}: invalid number ({exc})")) from None
             if "grid_id" in inj and "lon" not in inj:
                 inj.pop("lat", None)
             out.append((self.injects.item(r, 0).data(Qt.ItemDataRole.UserRole), inj))
@@ -845,7 +854,7 @@ class DrillPlanner(QWidget):
                 else:
                     db_drills.add_inject(self.replica, self.drill["id"], inj, actor=self.actor)
             except db_drills.DrillError as exc:
-                self._say(f"第 {n} 条注入：{exc}", error=True)
+                self._say(self._t(f"第 {n} 条注入：{exc}", f"inject {n}: {exc}"), error=True)
                 return False
         self.select_drill(self.drill["id"])
         self.tabs.setCurrentIndex(1)
@@ -855,10 +864,10 @@ class DrillPlanner(QWidget):
     def start_pick(self) -> None:
         row = self.injects.currentRow()
         if row < 0:
-            self._say("先选中一条注入，再到地图上点选网格", error=True)
+            self._say(self._t("先选中一条注入，再到地图上点选网格", "Select an inject first, then click a grid on the map"), error=True)
             return
         self.picking_row = row
-        self._say(f"请在地图上点选第 {row + 1} 条注入的网格…")
+        self._say(self._t(f"请在地图上点选第 {row + 1} 条注入的网格…", f"Click the grid of inject {row + 1} on the map…"))
 
     def pick_grid(self, grid_id: str) -> None:
         """A grid clicked on the map: the inject being picked, else the plan's grid list."""
@@ -867,7 +876,7 @@ class DrillPlanner(QWidget):
             self.injects.item(self.picking_row, c).setText(grid_id)
             for k in ("lon", "lat"):
                 self.injects.item(self.picking_row, self.inject_cols.index(k)).setText("")
-            self._say(f"第 {self.picking_row + 1} 条注入位置：网格 {grid_id}")
+            self._say(self._t(f"第 {self.picking_row + 1} 条注入位置：网格 {grid_id}", f"Inject {self.picking_row + 1} placed in grid {grid_id}"))
             self.picking_row = None
         elif self.coordinator and self.isVisible() and self.tabs.currentIndex() == 0:
             grids = [g.strip() for g in self.grids.text().split(",") if g.strip()]
@@ -920,8 +929,8 @@ class DrillPlanner(QWidget):
         self.progress.setRowCount(len(shown))
         for i, r in enumerate(shown):
             vals = [str(r.inject["seq"]), r.inject["title"], f"#{r.event['id']}" if r.event else "—",
-                    INJECT_STATUS_ZH.get(r.inject["status"], r.inject["status"]),
-                    measure.RESULT_ZH[r.result] if self.coordinator else ""]  # fmt: skip
+                    self._inject_status(r.inject["status"]),
+                    (RESULT_EN.get(r.result, r.result) if self.lang == "en" else measure.RESULT_ZH[r.result]) if self.coordinator else ""]  # fmt: skip
             for c, v in enumerate(vals):
                 self.progress.setItem(i, c, QTableWidgetItem(v))
         rate = "—" if att["leader_rate"] is None else f"{att['leader_rate']:.0%}"
@@ -973,7 +982,7 @@ class DrillPlanner(QWidget):
         self.findings.setRowCount(len(rows))
         for i, f in enumerate(rows):
             for c, v in enumerate((f["action"], f["owner"] or "", f["due_date"] or "",
-                                   {"open": "未开始", "in_progress": "进行中", "done": "已完成"}[f["status"]])):  # fmt: skip
+                                   (FINDING_EN if self.lang == "en" else FINDING_ZH)[f["status"]])):  # fmt: skip
                 self.findings.setItem(i, c, QTableWidgetItem(v))
 
     def advance_finding(self, row: int) -> None:
@@ -1009,7 +1018,7 @@ class DrillPlanner(QWidget):
         if self.drill is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "保存演练评估报告", f"drill-{self.drill['id']}.html",
+            path, _ = QFileDialog.getSaveFileName(self, self._t("保存演练评估报告", "Save the drill evaluation report"), f"drill-{self.drill['id']}.html",
                                                   "HTML (*.html);;PDF (*.pdf)")  # fmt: skip
             if not path:
                 return None
@@ -1035,14 +1044,14 @@ class DrillPlanner(QWidget):
                 else:
                     report.write_html(rep, out)
             except (OSError, RuntimeError) as exc:
-                self._say(f"报告写入失败：{exc}", error=True)
+                self._say(self._t(f"报告写入失败：{exc}", f"Could not write the report: {exc}"), error=True)
                 return
             self._say(self._t("评估报告已写入 ", "Evaluation report written to ") + f"{out}")
             self.report_written = out
 
         self.report_written = None
         self._say(self._t("正在生成评估报告…", "Building the evaluation report…"))
-        run_in_thread(job, on_result=done, on_error=lambda exc: self._say(f"报告生成失败：{exc}", error=True))
+        run_in_thread(job, on_result=done, on_error=lambda exc: self._say(self._t(f"报告生成失败：{exc}", f"Report failed: {exc}"), error=True))
         return out
 
 

@@ -87,6 +87,7 @@ COL = {key: i for i, (key, _) in enumerate(COLUMNS)}
 COL_DEADLINE = COL["deadline"]
 DRILL_TAG = "【演练】"
 DRILL_TAG_EN = "[Drill] "
+UNSYNCED_TAG, UNSYNCED_TAG_EN = "【未同步】", "[Unsynced] "  # issue 9: local changes not yet confirmed upstream
 
 
 def tr(zh: str, en: str, lang: str) -> str:
@@ -145,6 +146,20 @@ class EventQueueModel(QAbstractTableModel):
         self._timer.setObjectName("eventQueueCountdown")
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.tick)
+        self._unsynced: frozenset[str] = frozenset()
+
+    def set_unsynced(self, uids: frozenset[str]) -> None:
+        """Mark the events (by uid) whose local changes the upstream has not confirmed (issue 9)."""
+        uids = frozenset(uids)
+        if uids != self._unsynced:
+            self._unsynced = uids
+            if self._rows:
+                col = COL["title"]
+                self.dataChanged.emit(self.index(0, col), self.index(len(self._rows) - 1, col))
+
+    def is_unsynced(self, row: int) -> bool:
+        r = self.row_data(row)
+        return bool(r and r.get("uid") in self._unsynced)
 
     # -- data in -----------------------------------------------------------------------------
     def refresh(self, rows: list[dict]) -> None:
@@ -286,7 +301,10 @@ class EventQueueModel(QAbstractTableModel):
             return label("status", r["status"], lang)
         if key == "title":
             title = r["title"] or ""
-            return self._drill_tag() + title if r.get("drill_id") is not None else title
+            title = self._drill_tag() + title if r.get("drill_id") is not None else title
+            if r.get("uid") in self._unsynced:
+                title = (UNSYNCED_TAG_EN if lang == "en" else UNSYNCED_TAG) + title
+            return title
         if key == "category":
             name = r.get("category_name_en") if lang == "en" else r.get("category_name")
             return name or r["category"] or ""
@@ -315,9 +333,12 @@ class EventQueueModel(QAbstractTableModel):
                 (self._drill_tag() if r.get("drill_id") is not None else "") + (r["title"] or ""),
                 r.get("address"),
                 ids,
+                tr("未同步：本机的改动尚未被上级服务器确认", "Unsynced: local changes not yet confirmed by the upstream",
+                   lang) if r.get("uid") in self._unsynced else None,
             )
         if key == "reported_at":
             return plain_tooltip(tr("上报 ", "Reported ", lang) + f"{r['reported_at']}")
+
         if key == "deadline":
             lines = []
             for c in self._clocks[i]:

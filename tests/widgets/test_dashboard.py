@@ -38,6 +38,8 @@ def test_street_picked_in_chart_filters_queue_map_and_charts(console, qtbot):
     assert console.queue.filter().street == STREET
     assert rebuilt and rebuilt[-1]["scope"] == STREET
     qtbot.waitUntil(lambda: panel.controller.data.scope == Scope("street", STREET), timeout=10000)
+    name = sqlite3.connect(console.replica.path).execute("SELECT name FROM streets WHERE code = ?", (STREET,)).fetchone()[0]
+    assert panel.scope_label.text() == name and STREET not in panel.scope_label.text()  # the name, not the code
     panel.charts.streets.barClicked.emit(STREET)  # a second click clears it
     assert console.queue.filter().street is None and rebuilt[-1]["scope"] is None
 

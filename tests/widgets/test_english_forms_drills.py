@@ -113,6 +113,12 @@ def test_drill_planner_is_english(qtbot, replica):
     for i in range(p.list.count()):
         line = p.list.item(i).text()
         assert not CJK.search(line.split("  ")[2]) and not CJK.search(line.split("  ")[4]), line
+    # a new inject row's status cell and the grid-picking prompt
+    row = p.add_inject_row()
+    assert p.injects.item(row, p.inject_cols.index("status")).text() == "pending"
+    p.injects.setCurrentCell(-1, -1)
+    p.pick_button.click()
+    english(p.message.text())
 
 
 def test_import_dialog_is_english(qtbot, replica):
