@@ -28,6 +28,7 @@ from app.state import AppState
 from db import wall_store
 from db.replica import Replica
 from layers import command as command_layers
+from widgets import wall_probe
 from widgets import wall_style as ws
 from widgets.alert_sound import AlertSound, EmergencyAlerter
 from widgets.dashboard import ChartSet, DashboardController
@@ -43,6 +44,7 @@ KPI_PERIOD_MS = 30_000
 STALE_AFTER_S = 90
 FLASH_MS = 333  # 1.5 Hz: on/off each 333 ms (never more than 3 flashes a second)
 RECENT_ROWS = 8
+CANVAS_PADDING = 0.1  # Leaflet's default; the page's 0.3 made each wall-wide canvas frame ~15 MiB (soak)
 _FIT_LAND_JS = (
     "(function(b){for (var k in window) { if (k.indexOf('map_') === 0 && window[k] && window[k].options"
     " && window[k].fitBounds) { var m = window[k]; m.options.zoomSnap = 0.1; m.options.zoomDelta = 0.5;"
@@ -133,6 +135,9 @@ class WallWindow(QMainWindow):
         self.alerter = EmergencyAlerter(replica, state.session, self.sound, self)
         self._build(geo)
         self._read_control(initial=True)
+        if wall_probe.flag("ONEMAP_WALL_NO_ROTATION"):  # bench only (soak bisection)
+            self.rotation.pause()
+        self._probe = wall_probe.install(self)
         self.controller.updated.connect(self._show_data)
         self.watcher.changed.connect(self._on_replica_changed)
         self.alerter.newEmergencies.connect(self._on_new_emergencies)
@@ -327,6 +332,7 @@ class WallWindow(QMainWindow):
         self._map_loaded = ok
         if ok:
             self.map.set_ui_scale(self.u)
+            self.map.set_canvas_padding(CANVAS_PADDING)
             # finer zoom steps, so that the district fills the wide map area, then fit it
             self.map.run_js(land_bounds_js(self.home_bounds))
             self.mapReady.emit()
@@ -336,7 +342,7 @@ class WallWindow(QMainWindow):
         return self._map_loaded
 
     def _push_map_delta(self) -> None:
-        if not self._map_loaded or self.map.page_rev is None:
+        if not self._map_loaded or self.map.page_rev is None or wall_probe.flag("ONEMAP_WALL_NO_DELTAS"):
             return
         conn = self.replica.reader()
         try:

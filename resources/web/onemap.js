@@ -110,10 +110,9 @@
       if (o.colorFromFill) { o.color = o.fillColor; }
     }
     delete o.colorFromFill;
-    if (s.dueRing && p.open) {               // overdue / soon-due events stand out with a ring
-      var due = dueState(p);
-      if (due && s.dueRing[due]) { extend(o, s.dueRing[due]); }
-    }
+    var due = (s.dueRing && p.open) ? dueState(p) : null;
+    if (f) { f._omDue = due; }               // what the clock last showed (see restyleDue)
+    if (due && s.dueRing[due]) { extend(o, s.dueRing[due]); }   // overdue / soon-due events get a ring
     if (s.drill && p.drill) { extend(o, s.drill); }
     if (s.selected && lc.key === 'grids' && selectedGrid !== null && fid(f) === selectedGrid) { extend(o, s.selected); }
     if (!passes(lc.key, p) || (s.maxZoom !== undefined && map && map.getZoom() >= s.maxZoom)) {
@@ -232,6 +231,22 @@
     if (p.hdue && p.hdue - now < SOON_MS) { return 'soon'; }
     return null;
   }
+  // the clock tick restyles only the markers whose due state changed: restyling every marker
+  // each 30 s left ~2 KB of garbage per marker in V8's old space, which a wall running for hours
+  // saw as steady renderer growth (bench/soak_wall.py)
+  function restyleDue() {
+    var n = 0;
+    order.forEach(function (k) {
+      var e = layers[k];
+      if (e.cfg.kind !== 'points' || !e.cfg.style || !e.cfg.style.dueRing) { return; }
+      e.group.eachLayer(function (l) {
+        var f = l.feature, p = (f && f.properties) || {};
+        if ((p.open ? dueState(p) : null) !== f._omDue) { e.group.resetStyle(l); n++; }
+      });
+    });
+    return n;
+  }
+  om.restyleDue = restyleDue;
   var aboveMax = {};
   function onZoomEnd() {
     var f = zoomFactorFor(map.getZoom());
@@ -500,7 +515,7 @@
         className: cfg.tiles.invert ? 'om-tiles-inverted' : '', maxZoom: 19, attribution: ''
       }).addTo(map);
     }
-    setInterval(restylePoints, 30000);   // due rings follow the clock
+    setInterval(restyleDue, 30000);   // due rings follow the clock
     (cfg.layers || []).forEach(function (lc) {
       var t1 = performance.now();
       buildLayer(lc, cfg.data ? cfg.data[lc.key] : null);
@@ -664,6 +679,18 @@
   };
 
   om.home = function () { return fitHome(); };
+
+  // canvases are drawn (1 + 2 × padding)² the map's size so that panning shows no edges; the wall
+  // hardly pans, and on a wall-wide map each canvas frame costs the renderer ~15 MiB at 0.3
+  om.setCanvasPadding = function (p) {
+    p = Math.max(0, Number(p) || 0);
+    Object.keys(renderers).forEach(function (k) {
+      var r = renderers[k];
+      r.options.padding = p;
+      if (r._map) { r._reset(); }
+    });
+    return p;
+  };
 
   // -- themes (QGIS-like map themes: visible layers, filters, legend) ---------------------
   function restyleAll(key) {

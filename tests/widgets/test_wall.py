@@ -1,6 +1,7 @@
 """The command wall (widgets/wall_window.py) on a real demo replica, offscreen, at exact sizes."""
 
 import re
+import time
 
 import pytest
 from PySide6.QtCore import QRect
@@ -149,3 +150,39 @@ def test_rotation_switches_theme_inside_the_page(wall, qtbot):
     wall.state.set_theme("command")
     qtbot.waitUntil(lambda: (js(wall, qtbot, "window.onemap.state()") or {}).get("theme") == "command",
                     timeout=8000)  # fmt: skip
+
+
+def test_clock_restyles_only_markers_whose_due_state_changed(wall, qtbot):
+    """The page's 30-s clock tick restyles the markers whose due ring changes, not all of them
+    (restyling every marker each tick grew the renderer during the wall soak)."""
+    wall.rotation.pause()
+    wall.state.set_theme("command")
+    qtbot.waitUntil(lambda: (js(wall, qtbot, "window.onemap.state()") or {}).get("theme") == "command",
+                    timeout=8000)  # fmt: skip
+    assert js(wall, qtbot, "window.onemap.countFeatures('events')") > 100
+    js(wall, qtbot, "JSON.stringify(window.onemap.restyleDue())")
+    assert js(wall, qtbot, "JSON.stringify(window.onemap.restyleDue())") == 0  # nothing changed since
+    # one open event becomes due-soon now and overdue a moment later
+    soon = """JSON.stringify((function (id) {
+      var m = null;
+      window.onemap.map.eachLayer(function (l) { if (l.feature && String(l.feature.id) === id && l.getLatLng) { m = l; } });
+      if (!m) { return -1; }
+      var f = JSON.parse(JSON.stringify(m.feature));
+      f.properties.open = true; f.properties.hdue = Date.now() + 400; delete f.properties.adue;
+      window.onemap.applyDelta({events: {upsert: [f]}});
+      return window.onemap.restyleDue();
+    })('EVENT_ID'))""".replace("EVENT_ID", str(wall.test_event_id))  # fmt: skip
+    assert js(wall, qtbot, soon) == 0  # the upsert styled it already
+    qtbot.waitUntil(lambda: js(wall, qtbot, "JSON.stringify(window.onemap.restyleDue())") == 1, timeout=8000)
+    assert js(wall, qtbot, "JSON.stringify(window.onemap.restyleDue())") == 0
+    wall.rotation.resume(time.monotonic())
+
+
+def test_wall_canvases_overdraw_little(wall, qtbot):
+    """The wall's map canvases extend 10 % beyond the view on each side, not the page's 30 %."""
+    sizes = js(wall, qtbot, """JSON.stringify({map: window.onemap.map.getSize(),
+      canvases: Array.prototype.map.call(document.querySelectorAll('.leaflet-container canvas'),
+        function (c) { return parseFloat(c.style.width); })})""")  # fmt: skip
+    assert sizes["canvases"]
+    for width in sizes["canvases"]:
+        assert width == pytest.approx(sizes["map"]["x"] * 1.2, abs=2)
