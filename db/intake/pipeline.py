@@ -456,7 +456,7 @@ class _Writer:
         self.exclude_quarantine_id: int | None = None  # the row a resubmission resolves itself
         self._since_checkpoint = 0
         self.defer_fts = False  # new events' full-text rows come later (db.intake.fts_backlog)
-        self.bulk = False  # a big run: KPI rollups set-based (see _write_wave)
+        self.bulk = False  # a chunked run: bigger transactions, fewer checkpoints (see import_file)
         self._kpi: bool | None = None
 
     def write(self, preps: list[Prepared], *, final: bool, next_item: int, update_run: bool = True,
@@ -560,7 +560,7 @@ class _Writer:
                 "SELECT count(*) FROM temp.intake_stage WHERE event_id IS NULL AND needs_classification = 1"
             ).fetchone()[0]
         fts_range = fts_backlog.open_range(conn, self.run.id) if created and self.defer_fts else None
-        set_based = self.bulk and created and not updated and self._kpi_installed(conn)
+        set_based = (created >= KPI_SET_BASED_MIN or (self.bulk and created)) and not updated and self._kpi_installed(conn)
         if set_based:
             # the KPI rollup triggers cost about half an event's insert: a bulk chunk that only
             # creates events drops them, adds the new events' contributions in one grouped pass and
@@ -679,6 +679,7 @@ class _Writer:
 IMPORT_CACHE_KIB = int(os.environ.get("ONEMAP_IMPORT_CACHE_KIB", "262144"))  # page cache of the writer connection during an import (256 MiB)
 CHECKPOINT_ROWS = 20_000
 BULK_CHECKPOINT_ROWS = 100_000
+KPI_SET_BASED_MIN = 1_000  # a wave creating this many events (and updating none) adds its KPI contributions set-based
 CANCELLED_FTS_BUDGET_S = 3.0  # a PASSIVE WAL checkpoint after this many imported records
 
 

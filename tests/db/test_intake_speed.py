@@ -215,3 +215,15 @@ def test_a_chunked_import_keeps_the_kpi_rollups_equal_to_a_rebuild_and_leaves_ot
     assert res2.created == 120 and res2.updated > 0
     assert _triggers(rep) == triggers
     _rollups_match_a_rebuild(rep)
+
+
+def test_a_one_transaction_import_adds_kpi_contributions_set_based(rep, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "KPI_SET_BASED_MIN", 10)
+    triggers = _triggers(rep)
+    rows = _rows(rep, 60, "S")
+    for k, r in enumerate(rows):
+        r[10] = ("", "已受理", "已结案")[k % 3]
+    res = run(rep, write_csv(tmp_path / "s.csv", rows), "12345-csv")
+    assert res.created == 60 and res.transactions == 1
+    assert _triggers(rep) == triggers
+    _rollups_match_a_rebuild(rep)
