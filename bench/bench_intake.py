@@ -91,12 +91,15 @@ def generate_csv(path: Path, rows: int, *, seed: int = 4) -> Path:
     return path
 
 
-def bench_parse(path: Path, db: Path, *, fast: bool = True, rows: bool = False) -> tuple[int, int, float, float]:
+def bench_parse(path: Path, db: Path, *, fast: bool = True, rows: bool = False,
+                prefetch: bool = True, batch: int = 50_000) -> tuple[int, int, float, float]:
     """Streaming parse + validation + datum + grid assignment (no writes): (records, valid, seconds,
     largest RSS growth in MiB). ``fast``: the column-wise path (db/intake/fast12345.py), else the
-    per-record one; ``rows``: also build the staging row tuples the writer consumes."""
+    per-record one; ``rows``: also build the staging row tuples the writer consumes; ``prefetch``:
+    read ahead in a thread, as import_file does."""
     from db.intake.csv12345 import Csv12345Reader
     from db.intake.pipeline import _context, gc_paused
+    from db.intake.prefetch import prefetched
     from db.intake.prepare import prepare
     from db.intake.textio import FeedFile
     from db.replica import open_replica
@@ -108,12 +111,12 @@ def bench_parse(path: Path, db: Path, *, fast: bool = True, rows: bool = False) 
     reader = Csv12345Reader(feed)
     reader.fast = fast
     ctx.labels = reader.labels
-    reader.batch_size = 20_000
+    reader.batch_size = batch
     rss0 = rss_peak = rss_mb()
     t0 = time.perf_counter()
     n = valid = 0
     with gc_paused():  # as import_file does
-        for k, batch in enumerate(reader.batches()):
+        for k, batch in enumerate(prefetched(reader.batches()) if prefetch else reader.batches()):
             p = prepare(batch, ctx)
             n += p.records
             valid += len(p.rows) if rows or not hasattr(p, "row_count") else p.row_count

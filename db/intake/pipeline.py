@@ -51,6 +51,7 @@ from db import datum as datum_mod
 from db import kpi_rollups
 from db.intake import fts_backlog, mappings
 from db.intake.deadlines import WorkClock
+from db.intake.prefetch import prefetched
 from db.intake.prepare import STAGE_COLUMNS, STAGE_INDEX, Context, Prepared, prepare
 from db.intake.records import FormatError
 from db.intake.textio import EncodingError, FeedFile, check_encoding, sha256_file
@@ -886,9 +887,10 @@ def import_file(
         done = result.records / max(result.records + held_records, 1)
         report(0.95 * read_frac * done, f"{result.records:,} 条记录已写入 records written{note}; {result.summary()}")
 
+    batches = prefetched(reader.batches(skip_before=skip_before))  # read ahead in a thread
     try:
         with gc_paused(), _big_cache(replica):
-            for raw in reader.batches(skip_before=skip_before):
+            for raw in batches:
                 prep = prepare(raw, ctx)
                 read_frac = feed.fraction
                 if chunked:
@@ -940,6 +942,7 @@ def import_file(
                               (f"{type(exc).__name__}: {exc}", run.id))  # fmt: skip
         raise
     finally:
+        batches.close()  # stops the reading thread before the file is closed
         feed.close()
         if run.id is not None:
             with _active_lock:
