@@ -906,17 +906,20 @@ def import_file(
                 if held_records > SINGLE_TRANSACTION_MAX:
                     # too big for one transaction: from now on the run commits in chunks
                     chunked = writer.bulk = True
-                    reader.batch_size = BULK_MAX_BATCH
+                    limit = FIRST_BATCH  # the held batches, in transactions sized as the chunks are
                     while held:
                         if cancelled():
                             result.status = "cancelled"
                             break
-                        group = [held.pop(0)]  # the held batches, in transactions of the bulk size
-                        while held and sum(p.records for p in group) + held[0].records <= BULK_MAX_BATCH:
+                        group = [held.pop(0)]
+                        while held and sum(p.records for p in group) + held[0].records <= limit:
                             group.append(held.pop(0))
-                        held_records -= sum(p.records for p in group)
-                        writer.write(group, final=False, next_item=group[-1].last_item + 1)
+                        n = sum(p.records for p in group)
+                        held_records -= n
+                        secs = writer.write(group, final=False, next_item=group[-1].last_item + 1)
+                        limit = _next_batch(n, secs, bulk=True)
                         written()
+                    reader.batch_size = limit
                     held, held_records = [], 0
                     if result.status == "cancelled":
                         break
