@@ -66,10 +66,11 @@ FIRST_BATCH = 2_000
 MIN_BATCH, MAX_BATCH = 500, 20_000
 TARGET_TXN_S = 0.3
 #: the bulk path (files over SINGLE_TRANSACTION_MAX records): bigger transactions (each one
-#: rewrites the index pages it touches; more rows per transaction share them), at most this many
-#: records, about BULK_TARGET_TXN_S each
-BULK_MAX_BATCH = int(os.environ.get("ONEMAP_BULK_MAX_BATCH", "50000"))
-BULK_TARGET_TXN_S = float(os.environ.get("ONEMAP_BULK_TARGET_S", "2.0"))
+#: rewrites the index pages it touches; more rows per transaction share them): at most
+#: BULK_MAX_BATCH records, about BULK_TARGET_TXN_S each but at least BULK_MIN_BATCH (small chunks
+#: cost more CPU per record, so a loaded machine would otherwise shrink them further and further)
+BULK_MIN_BATCH, BULK_MAX_BATCH = 10_000, 50_000
+BULK_TARGET_TXN_S = 2.0
 DUP_DISTANCE_M = 50.0
 M_PER_DEG_LON = 111_320.0 * 0.848_43
 M_PER_DEG_LAT = 110_574.0
@@ -677,7 +678,7 @@ class _Writer:
 
 
 # -- the import ---------------------------------------------------------------------------------
-IMPORT_CACHE_KIB = int(os.environ.get("ONEMAP_IMPORT_CACHE_KIB", "262144"))  # page cache of the writer connection during an import (256 MiB)
+IMPORT_CACHE_KIB = 262_144  # page cache of the writer connection during an import (256 MiB)
 CHECKPOINT_ROWS = 20_000
 BULK_CHECKPOINT_ROWS = 100_000
 KPI_SET_BASED_MIN = 1_000  # a wave creating this many events (and updating none) adds its KPI contributions set-based
@@ -762,7 +763,7 @@ def _next_batch(records: int, secs: float, *, bulk: bool) -> int:
     transaction (:data:`BULK_TARGET_TXN_S`, up to :data:`BULK_MAX_BATCH` records, for a bulk run)."""
     rate = max(records, 1) / max(secs, 1e-3)
     if bulk:
-        return int(min(BULK_MAX_BATCH, max(MIN_BATCH, rate * BULK_TARGET_TXN_S)))
+        return int(min(BULK_MAX_BATCH, max(BULK_MIN_BATCH, rate * BULK_TARGET_TXN_S)))
     return int(min(MAX_BATCH, max(MIN_BATCH, rate * TARGET_TXN_S)))
 
 
