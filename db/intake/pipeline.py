@@ -14,11 +14,17 @@ generators), validates and enriches each batch vectorised (:mod:`db.intake.prepa
    revision (``events.rev``) so the map and the queues pick the changes up.
 
 Files of at most :data:`SINGLE_TRANSACTION_MAX` records are written in ONE transaction: an
-import is then all or nothing. Larger files commit batch by batch (about 0.3 s each; the batch
-size adapts to the measured speed) under one run in ``import_runs`` that stays ``running`` until
+import is then all or nothing. Larger files commit chunk by chunk (the bulk path: about
+:data:`BULK_TARGET_TXN_S` each, :data:`BULK_MIN_BATCH` to :data:`BULK_MAX_BATCH` records; the size
+adapts to the measured speed) under one run in ``import_runs`` that stays ``running`` until
 the end; a killed or cancelled run leaves whole batches, and importing the same file again (same
 SHA-256, format and options) resumes it after its last committed record. Re-importing a finished
 file creates nothing: its records are ``unchanged``.
+
+A wave that creates events and updates none adds their KPI rollup contributions set-based: the
+``kpi_%`` triggers are dropped and re-created around the insert inside the same transaction
+(:mod:`db.kpi_rollups`); no other trigger is touched. The batches are read ahead in a thread
+(:mod:`db.intake.prefetch`).
 
 The new events' full-text rows (``events_fts``) are written after the import's transactions, in
 short ones of their own (:mod:`db.intake.fts_backlog`), and the WAL is checkpointed between
