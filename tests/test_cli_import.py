@@ -142,6 +142,26 @@ def check_consistent(db: Path) -> dict:
         conn.close()
 
 
+def check_rollups(db: Path) -> None:
+    """The KPI triggers (dropped and re-created inside each bulk chunk's transaction) are all
+    there, and the rollups equal a rebuild from the events."""
+    from db import kpi_rollups
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert {f"{kpi_rollups.TRIGGER_PREFIX}events_ai", f"{kpi_rollups.TRIGGER_PREFIX}events_au",
+                f"{kpi_rollups.TRIGGER_PREFIX}log_defer"} <= names  # fmt: skip
+        before = kpi_rollups.snapshot(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        kpi_rollups.rebuild(conn, helpers=False)
+        fresh = kpi_rollups.snapshot(conn)
+        conn.execute("ROLLBACK")
+        assert before == fresh
+    finally:
+        conn.close()
+
+
 @pytest.mark.slow
 def test_a_killed_import_leaves_whole_chunks_and_a_rerun_completes_it(demo_copy, tmp_path):
     path = _big_csv(demo_copy, tmp_path / "big.csv")
@@ -171,6 +191,7 @@ def test_a_killed_import_leaves_whole_chunks_and_a_rerun_completes_it(demo_copy,
     state = check_consistent(demo_copy)
     assert state["run"]["status"] == "running" and state["broken"] == 0
     assert state["events"] == state["distinct"] == state["run"]["next_item"] - 1 < ROWS
+    check_rollups(demo_copy)
 
     p = onemap(demo_copy, str(path), "--format", "12345-csv")
     assert p.returncode == 0, p.stderr
@@ -179,3 +200,4 @@ def test_a_killed_import_leaves_whole_chunks_and_a_rerun_completes_it(demo_copy,
     final = check_consistent(demo_copy)
     assert final["run"]["id"] == state["run"]["id"] and final["run"]["status"] == "complete"
     assert final["events"] == final["distinct"] == ROWS and final["broken"] == 0
+    check_rollups(demo_copy)

@@ -46,12 +46,15 @@ def pending(conn) -> int:
 
 
 def catch_up(replica, *, progress: Callable[[int], None] | None = None, cancel=None,
-             checkpoint: Callable[[], None] | None = None, budget_s: float | None = None) -> tuple[int, int, float]:  # fmt: skip
+             checkpoint: Callable[[], None] | None = None, budget_s: float | None = None,
+             target_s: float | None = None) -> tuple[int, int, float]:  # fmt: skip
     """Index every pending range, in transactions of about :data:`TARGET_S`. Returns
     (events indexed, transactions, longest transaction in seconds). A range left open by a
     killed import (``hi`` still at the maximum) is closed first. ``checkpoint()`` is called
     every :data:`CHECKPOINT_ROWS` events, between transactions (the import turns the automatic
-    WAL checkpoint off). ``budget_s`` stops it after about that many seconds."""
+    WAL checkpoint off). ``budget_s`` stops it after about that many seconds; ``target_s``
+    replaces :data:`TARGET_S` (a bulk import's longer transactions)."""
+    target = target_s or TARGET_S
     size = FIRST_SLICE
     done = txns = 0
     longest = 0.0
@@ -85,7 +88,7 @@ def catch_up(replica, *, progress: Callable[[int], None] | None = None, cancel=N
             since = 0
             checkpoint()
         rate = max(top - lo + 1, 1) / max(dt_s, 1e-3)
-        size = int(min(MAX_SLICE, max(MIN_SLICE, rate * TARGET_S)))
+        size = int(min(MAX_SLICE, max(MIN_SLICE, rate * target)))
         if progress is not None:
             progress(done)
     return done, txns, longest

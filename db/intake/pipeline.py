@@ -14,11 +14,17 @@ generators), validates and enriches each batch vectorised (:mod:`db.intake.prepa
    revision (``events.rev``) so the map and the queues pick the changes up.
 
 Files of at most :data:`SINGLE_TRANSACTION_MAX` records are written in ONE transaction: an
-import is then all or nothing. Larger files commit batch by batch (about 0.3 s each; the batch
-size adapts to the measured speed) under one run in ``import_runs`` that stays ``running`` until
+import is then all or nothing. Larger files commit chunk by chunk (the bulk path: about
+:data:`BULK_TARGET_TXN_S` each, :data:`BULK_MIN_BATCH` to :data:`BULK_MAX_BATCH` records; the size
+adapts to the measured speed) under one run in ``import_runs`` that stays ``running`` until
 the end; a killed or cancelled run leaves whole batches, and importing the same file again (same
 SHA-256, format and options) resumes it after its last committed record. Re-importing a finished
 file creates nothing: its records are ``unchanged``.
+
+A wave that creates events and updates none adds their KPI rollup contributions set-based: the
+``kpi_%`` triggers are dropped and re-created around the insert inside the same transaction
+(:mod:`db.kpi_rollups`); no other trigger is touched. The batches are read ahead in a thread
+(:mod:`db.intake.prefetch`).
 
 The new events' full-text rows (``events_fts``) are written after the import's transactions, in
 short ones of their own (:mod:`db.intake.fts_backlog`), and the WAL is checkpointed between
@@ -48,8 +54,10 @@ import orjson
 from app import timeutil
 from app.lifecycle import STAGE_COLUMN, TERMINAL
 from db import datum as datum_mod
+from db import kpi_rollups
 from db.intake import fts_backlog, mappings
 from db.intake.deadlines import WorkClock
+from db.intake.prefetch import prefetched
 from db.intake.prepare import STAGE_COLUMNS, STAGE_INDEX, Context, Prepared, prepare
 from db.intake.records import FormatError
 from db.intake.textio import EncodingError, FeedFile, check_encoding, sha256_file
@@ -63,6 +71,12 @@ SINGLE_TRANSACTION_MAX = 50_000
 FIRST_BATCH = 2_000
 MIN_BATCH, MAX_BATCH = 500, 20_000
 TARGET_TXN_S = 0.3
+#: the bulk path (files over SINGLE_TRANSACTION_MAX records): bigger transactions (each one
+#: rewrites the index pages it touches; more rows per transaction share them): at most
+#: BULK_MAX_BATCH records, about BULK_TARGET_TXN_S each but at least BULK_MIN_BATCH (small chunks
+#: cost more CPU per record, so a loaded machine would otherwise shrink them further and further)
+BULK_MIN_BATCH, BULK_MAX_BATCH = 10_000, 50_000
+BULK_TARGET_TXN_S = 2.0
 DUP_DISTANCE_M = 50.0
 M_PER_DEG_LON = 111_320.0 * 0.848_43
 M_PER_DEG_LAT = 110_574.0
@@ -450,6 +464,8 @@ class _Writer:
         self.exclude_quarantine_id: int | None = None  # the row a resubmission resolves itself
         self._since_checkpoint = 0
         self.defer_fts = False  # new events' full-text rows come later (db.intake.fts_backlog)
+        self.bulk = False  # a chunked run: bigger transactions, fewer checkpoints (see import_file)
+        self._kpi: bool | None = None
 
     def write(self, preps: list[Prepared], *, final: bool, next_item: int, update_run: bool = True,
               also: Callable | None = None) -> float:  # fmt: skip
@@ -488,7 +504,9 @@ class _Writer:
         self.result.max_transaction_s = max(self.result.max_transaction_s, dt_s)
         self.result.transaction_s.append(dt_s)
         self._since_checkpoint += sum(len(p.rows) for p in preps)
-        if self._since_checkpoint >= CHECKPOINT_ROWS:  # ~3 KiB of WAL per event: about every 60 MiB
+        # ~3 KiB of WAL per event: about every 60 MiB; a bulk run less often (a page rewritten by
+        # several chunks is copied into the database once)
+        if self._since_checkpoint >= (BULK_CHECKPOINT_ROWS if self.bulk else CHECKPOINT_ROWS):
             self._since_checkpoint = 0
             _checkpoint(self.replica)
         return dt_s
@@ -550,7 +568,17 @@ class _Writer:
                 "SELECT count(*) FROM temp.intake_stage WHERE event_id IS NULL AND needs_classification = 1"
             ).fetchone()[0]
         fts_range = fts_backlog.open_range(conn, self.run.id) if created and self.defer_fts else None
+        set_based = (created >= KPI_SET_BASED_MIN or (self.bulk and created)) and not updated and self._kpi_installed(conn)
+        if set_based:
+            # the KPI rollup triggers cost about half an event's insert: a bulk chunk that only
+            # creates events drops them, adds the new events' contributions in one grouped pass and
+            # re-creates them, all inside this transaction (a crash rolls the three back together)
+            first_new = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            kpi_rollups.drop_triggers(conn)
         conn.execute(_UPSERT, {"rev": rev, "source": self.run.source, "now": now})
+        if set_based:
+            kpi_rollups.add_contributions(conn, "e.id > ?", (first_new,))
+            kpi_rollups.create_triggers(conn)
         if fts_range is not None:
             fts_backlog.close_range(conn, fts_range)
         if created:
@@ -588,6 +616,13 @@ class _Writer:
                 {"now": now, "actor": actor},
             )
         self._resolve_quarantine(conn, now)
+
+    def _kpi_installed(self, conn) -> bool:
+        if self._kpi is None:
+            self._kpi = kpi_rollups.installed(conn) and conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                (kpi_rollups.TRIGGER_PREFIX + "events_ai",)).fetchone() is not None  # fmt: skip
+        return self._kpi
 
     def _resolve_quarantine(self, conn, now: str) -> None:
         """Open quarantine rows of records that have now come in fine are marked fixed."""
@@ -651,6 +686,8 @@ class _Writer:
 # -- the import ---------------------------------------------------------------------------------
 IMPORT_CACHE_KIB = 262_144  # page cache of the writer connection during an import (256 MiB)
 CHECKPOINT_ROWS = 20_000
+BULK_CHECKPOINT_ROWS = 100_000
+KPI_SET_BASED_MIN = 1_000  # a wave creating this many events (and updating none) adds its KPI contributions set-based
 CANCELLED_FTS_BUDGET_S = 3.0  # a PASSIVE WAL checkpoint after this many imported records
 
 
@@ -702,7 +739,7 @@ def gc_paused():
 
 
 
-def _catch_up_fts(replica, result: ImportResult, report: Progress, cancel) -> None:
+def _catch_up_fts(replica, result: ImportResult, report: Progress, cancel, *, target_s: float | None = None) -> None:
     """Index the new events' text (ours and any a killed import left pending), in short
     transactions. A cancelled import spends at most :data:`CANCELLED_FTS_BUDGET_S` on it;
     cancelling during the catch-up stops it. The rest is done by the next import."""
@@ -720,11 +757,20 @@ def _catch_up_fts(replica, result: ImportResult, report: Progress, cancel) -> No
 
     stopped = cancel is not None and cancel.is_set()  # cancelled: index what it can in a few seconds
     n, txns, longest = fts_backlog.catch_up(replica, progress=step, cancel=None if stopped else cancel,
-                                           checkpoint=lambda: _checkpoint(replica),
+                                           checkpoint=lambda: _checkpoint(replica), target_s=target_s,
                                            budget_s=CANCELLED_FTS_BUDGET_S if stopped else None)
     result.fts_indexed += n
     result.fts_s += time.perf_counter() - t0
     result.fts_max_transaction_s = max(result.fts_max_transaction_s, longest)
+
+
+def _next_batch(records: int, secs: float, *, bulk: bool) -> int:
+    """The next chunk's size from the last one's speed: about :data:`TARGET_TXN_S` per
+    transaction (:data:`BULK_TARGET_TXN_S`, up to :data:`BULK_MAX_BATCH` records, for a bulk run)."""
+    rate = max(records, 1) / max(secs, 1e-3)
+    if bulk:
+        return int(min(BULK_MAX_BATCH, max(BULK_MIN_BATCH, rate * BULK_TARGET_TXN_S)))
+    return int(min(MAX_BATCH, max(MIN_BATCH, rate * TARGET_TXN_S)))
 
 
 def _resumable(conn, sha: str, fmt: str, options: str) -> dict | None:
@@ -835,8 +881,8 @@ def import_file(
 
     held: list[Prepared] = []
     held_records = 0  # records read but not yet written (the single-transaction file, until it grows too big)
-    chunked = prev is not None
-    reader.batch_size = FIRST_BATCH
+    chunked = writer.bulk = prev is not None
+    reader.batch_size = BULK_MAX_BATCH if chunked else FIRST_BATCH
     writer.defer_fts = True
     read_frac = 0.0
 
@@ -848,9 +894,10 @@ def import_file(
         done = result.records / max(result.records + held_records, 1)
         report(0.95 * read_frac * done, f"{result.records:,} 条记录已写入 records written{note}; {result.summary()}")
 
+    batches = prefetched(reader.batches(skip_before=skip_before))  # read ahead in a thread
     try:
         with gc_paused(), _big_cache(replica):
-            for raw in reader.batches(skip_before=skip_before):
+            for raw in batches:
                 prep = prepare(raw, ctx)
                 read_frac = feed.fraction
                 if chunked:
@@ -858,23 +905,28 @@ def import_file(
                         result.status = "cancelled"
                         break
                     secs = writer.write([prep], final=False, next_item=max(prep.last_item + 1, run.next_item))
-                    rate = max(prep.records, 1) / max(secs, 1e-3)
-                    reader.batch_size = int(min(MAX_BATCH, max(MIN_BATCH, rate * TARGET_TXN_S)))
+                    reader.batch_size = _next_batch(prep.records, secs, bulk=writer.bulk)
                     written()
                     continue
                 held.append(prep)
                 held_records += prep.records
                 if held_records > SINGLE_TRANSACTION_MAX:
                     # too big for one transaction: from now on the run commits in chunks
-                    chunked = True
+                    chunked = writer.bulk = True
+                    limit = FIRST_BATCH  # the held batches, in transactions sized as the chunks are
                     while held:
                         if cancelled():
                             result.status = "cancelled"
                             break
-                        p = held.pop(0)
-                        held_records -= p.records
-                        writer.write([p], final=False, next_item=p.last_item + 1)
+                        group = [held.pop(0)]
+                        while held and sum(p.records for p in group) + held[0].records <= limit:
+                            group.append(held.pop(0))
+                        n = sum(p.records for p in group)
+                        held_records -= n
+                        secs = writer.write(group, final=False, next_item=group[-1].last_item + 1)
+                        limit = _next_batch(n, secs, bulk=True)
                         written()
+                    reader.batch_size = limit
                     held, held_records = [], 0
                     if result.status == "cancelled":
                         break
@@ -892,7 +944,7 @@ def import_file(
                     writer.write(held, final=True, next_item=getattr(reader, "total_items", 0) + 1)
                     held, held_records = [], 0
                     written()
-            _catch_up_fts(replica, result, report, cancel)
+            _catch_up_fts(replica, result, report, cancel, target_s=BULK_TARGET_TXN_S if writer.bulk else None)
     except BaseException as exc:
         if run.id is not None and chunked and not isinstance(exc, KeyboardInterrupt | SystemExit):
             with contextlib.suppress(Exception), replica.write("import_runs") as wconn:
@@ -900,6 +952,7 @@ def import_file(
                               (f"{type(exc).__name__}: {exc}", run.id))  # fmt: skip
         raise
     finally:
+        batches.close()  # stops the reading thread before the file is closed
         feed.close()
         if run.id is not None:
             with _active_lock:

@@ -399,6 +399,7 @@ def test_a_large_file_commits_in_chunks_and_a_cancelled_run_resumes(rep, tmp_pat
     monkeypatch.setattr(pipeline, "FIRST_BATCH", 40)
     monkeypatch.setattr(pipeline, "MIN_BATCH", 40)
     monkeypatch.setattr(pipeline, "MAX_BATCH", 40)
+    monkeypatch.setattr(pipeline, "BULK_MAX_BATCH", 40)
     pts = _grid_points(rep, 400)
     t0 = dt.datetime(2026, 11, 1, 8, 0)
     rows = [[f"C{i:04d}", (t0 + dt.timedelta(minutes=7 * i)).strftime("%Y-%m-%d %H:%M:%S"), "垃圾清运", f"垃圾{i}",

@@ -97,6 +97,7 @@ def test_chunked_progress_counts_each_record_once_and_reports_while_flushing(rep
     monkeypatch.setattr(pipeline, "FIRST_BATCH", 40)
     monkeypatch.setattr(pipeline, "MIN_BATCH", 40)
     monkeypatch.setattr(pipeline, "MAX_BATCH", 40)
+    monkeypatch.setattr(pipeline, "BULK_MAX_BATCH", 40)
     path = write_csv(tmp_path / "p.csv", _rows(rep, 300, "P"))
     seen: list[tuple[float, str]] = []
     writes_at_report: list[int] = []
@@ -163,3 +164,66 @@ def test_the_district_role_accepts_a_suggestion(rep, tmp_path):
     guard = EventService(rep, Session("district"))._guard("merge")
     merged = ms.accept(rep, s["id"], actor="op", guard=guard)
     assert (merged["status"], merged["merged_into"]) == ("merged", b["id"])
+
+
+# -- the bulk write path (session 3): KPI rollups set-based in chunked runs -------------------------
+def _rollups_match_a_rebuild(rep) -> None:
+    from db import kpi_rollups
+
+    conn = rep.writer
+    before = kpi_rollups.snapshot(conn)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        kpi_rollups.rebuild(conn, helpers=False)
+        fresh = kpi_rollups.snapshot(conn)
+    finally:
+        conn.execute("ROLLBACK")
+    assert before == fresh
+
+
+def _triggers(rep) -> set[str]:
+    return {r["name"] for r in query(rep, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+
+def test_a_chunked_import_keeps_the_kpi_rollups_equal_to_a_rebuild_and_leaves_other_triggers(rep, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "SINGLE_TRANSACTION_MAX", 100)
+    monkeypatch.setattr(pipeline, "FIRST_BATCH", 40)
+    monkeypatch.setattr(pipeline, "MIN_BATCH", 40)
+    monkeypatch.setattr(pipeline, "BULK_MAX_BATCH", 70)
+    # a trigger the import does not own (e.g. a sync outbox on event_log): it must keep firing
+    with rep.write("event_log") as conn:
+        conn.execute("CREATE TABLE outbox_probe (log_id INTEGER)")
+        conn.execute("CREATE TRIGGER outbox_probe_ai AFTER INSERT ON event_log BEGIN "
+                     "INSERT INTO outbox_probe VALUES (new.id); END")  # fmt: skip
+    triggers = _triggers(rep)
+    log_before = query(rep, "SELECT max(id) AS m FROM event_log")[0]["m"]
+    rows = _rows(rep, 300, "B")
+    for k, r in enumerate(rows):
+        r[10] = ("", "已受理", "已办结", "已结案")[k % 4]  # arrive in several states
+    path = write_csv(tmp_path / "b.csv", rows)
+    res = run(rep, path, "12345-csv")
+    assert res.created == 300 and res.transactions > 3
+    assert _triggers(rep) == triggers  # the KPI triggers are back, the probe untouched
+    new_logs = query(rep, "SELECT count(*) AS n FROM event_log WHERE id > ?", (log_before,))[0]["n"]
+    assert query(rep, "SELECT count(*) AS n FROM outbox_probe")[0]["n"] == new_logs > 300
+    _rollups_match_a_rebuild(rep)
+    # a second file updating some records and adding new ones: the updates go through the triggers
+    for k, r in enumerate(rows):
+        r[10] = "已结案" if k % 3 == 0 else r[10]
+    more = rows + _rows(rep, 120, "C")
+    res2 = run(rep, write_csv(tmp_path / "b2.csv", more), "12345-csv")
+    assert res2.created == 120 and res2.updated > 0
+    assert _triggers(rep) == triggers
+    _rollups_match_a_rebuild(rep)
+
+
+def test_a_one_transaction_import_adds_kpi_contributions_set_based(rep, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "KPI_SET_BASED_MIN", 10)
+    triggers = _triggers(rep)
+    rows = _rows(rep, 60, "S")
+    for k, r in enumerate(rows):
+        r[10] = ("", "已受理", "已结案")[k % 3]
+    res = run(rep, write_csv(tmp_path / "s.csv", rows), "12345-csv")
+    assert res.created == 60 and res.transactions == 1
+    assert _triggers(rep) == triggers
+    _rollups_match_a_rebuild(rep)
