@@ -238,13 +238,7 @@ def _ts(text: str | None) -> str:
     return text[:19].replace("T", " ") if text else ""
 
 
-def _parse(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return timeutil.parse(text)
-    except ValueError:
-        return None
+_parse = timeutil.parse_or_none
 
 
 def format_duration(seconds: float, lang: str = "zh") -> str:

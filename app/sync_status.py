@@ -73,13 +73,7 @@ class SyncStatus:
 NOT_A_CLIENT = SyncStatus(is_client=False)
 
 
-def _parse(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return timeutil.parse(text)
-    except ValueError:
-        return None
+_parse = timeutil.parse_or_none
 
 
 def mask_dsn(dsn: str | None) -> str | None:

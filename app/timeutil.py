@@ -37,6 +37,16 @@ def parse(text: str) -> dt.datetime:
     return t.astimezone(TZ)
 
 
+def parse_or_none(text: str | None) -> dt.datetime | None:
+    """:func:`parse`, or None for an empty or malformed stored timestamp."""
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        return None
+
+
 def epoch_to_iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(int(seconds), TZ).strftime(FMT)
 
