@@ -265,14 +265,20 @@ def create_triggers(conn: sqlite3.Connection) -> None:
         conn.execute(stmt)
 
 
-def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple = ()) -> None:
+def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple = (), *, sign: int = 1) -> None:
     """Add the contributions of the events matching ``where`` (SQL over ``events e``) to the
     rollups, set-based. :func:`rebuild` uses it on empty tables; a bulk loader that dropped the
     triggers (:func:`drop_triggers`) and only INSERTed new events calls it with e.g.
     ``"e.id > ?"`` and then :func:`create_triggers`.
 
+    ``sign=-1`` subtracts them instead: a bulk updater drops the update trigger, subtracts the
+    contributions of the rows it is about to change, changes them, and adds them back.
+
     One pass over ``events`` computes every event's terms into a narrow temporary table; the
     rollups are grouped from that."""
+    if sign not in (1, -1) or (sign < 0 and where == "1"):
+        raise ValueError("sign is 1, or -1 for a subset of the events")
+    neg = "-" if sign < 0 else ""
     measures = ", ".join(f"{measure_sql(m)} AS {m}" for m in MEASURE_NAMES)
     buckets = ", ".join(f"substr(e.{col}, 1, 13) AS h_{a}" for a, col in ANCHORS.items())
     conn.execute("DROP TABLE IF EXISTS temp.kpi_contrib")
@@ -292,7 +298,7 @@ def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple 
                 sets = ", ".join(f"{m} = {m} + excluded.{m}" for m in names)
                 conn.execute(
                     f"INSERT INTO {table} ({bucket}, street_code, dept_code, drill, {', '.join(names)}) "
-                    f"SELECT substr(h_{anchor}, 1, {length}) AS b, s, d, k, {', '.join(f'sum({m})' for m in names)} "
+                    f"SELECT substr(h_{anchor}, 1, {length}) AS b, s, d, k, {', '.join(f'{neg}sum({m})' for m in names)} "
                     f"FROM temp.kpi_contrib WHERE h_{anchor} IS NOT NULL GROUP BY b, s, d, k "
                     f"ON CONFLICT DO UPDATE SET {sets}"
                 )
@@ -305,12 +311,12 @@ def add_contributions(conn: sqlite3.Connection, where: str = "1", params: tuple 
         for dim in COUNT_DIMS:
             conn.execute(
                 "INSERT INTO kpi_counts_daily (day, street_code, drill, dim, code, n) "
-                f"SELECT substr(h_R, 1, 10), s, k, '{dim}', c_{dim}, count(*) FROM temp.kpi_contrib WHERE live "
+                f"SELECT substr(h_R, 1, 10), s, k, '{dim}', c_{dim}, {neg}count(*) FROM temp.kpi_contrib WHERE live "
                 "GROUP BY 1, 2, 3, 5 ON CONFLICT DO UPDATE SET n = n + excluded.n"
             )
         conn.execute(
             "INSERT INTO kpi_arrival_daily (day, drill, arrival_s, n) "
-            "SELECT substr(h_R, 1, 10), k, arrival_s, count(*) FROM temp.kpi_contrib WHERE arrival_s IS NOT NULL "
+            f"SELECT substr(h_R, 1, 10), k, arrival_s, {neg}count(*) FROM temp.kpi_contrib WHERE arrival_s IS NOT NULL "
             "GROUP BY 1, 2, 3 ON CONFLICT DO UPDATE SET n = n + excluded.n"
         )
     finally:

@@ -110,7 +110,7 @@ class Applier:
             self.events_written += 1
             return int(c.lastrowid)
         eid = cur[0]
-        changed = [(c, image[c]) for i, c in enumerate(cols, 2) if cur[i] != image[c]]
+        changed = self.changed_columns(image, cur)
         if map_merge and "merged_into_uid" in image and cur[1] != merged:
             changed.append(("merged_into", merged))
         if changed:
@@ -119,6 +119,10 @@ class Applier:
             self.conn.execute(f"UPDATE events SET {sets} WHERE id = ?", [v for _, v in changed] + [eid])
             self.events_written += 1
         return int(eid)
+
+    def changed_columns(self, image: dict, cur: tuple) -> list[tuple[str, object]]:
+        """``[(column, new value)]`` where ``image`` differs from ``cur`` (a :meth:`current_rows` row)."""
+        return [(c, image[c]) for i, c in enumerate(self._image_cols(image), 2) if cur[i] != image[c]]
 
     def current_rows(self, images: list[dict]) -> dict[str, tuple]:
         """``uid → (id, merged_into, image columns…)`` for the images' events, in chunks (one query
@@ -321,6 +325,9 @@ def apply_batch(ap: Applier, changes: list[dict]) -> int:
     new = [d["event"] for uid, d in last.items() if uid not in current]
     if len(new) >= BULK_NEW_EVENTS:
         ids.update(_insert_new_events(ap, new))
+    known = [(d["event"], current[uid]) for uid, d in last.items() if uid in current]
+    if len(known) >= BULK_UPDATED_EVENTS:
+        ids.update(_update_events(ap, known))
     for uid, data in last.items():
         if uid not in ids:
             ids[uid] = ap.upsert_event(data["event"], map_merge=False, current=current.get(uid))
@@ -409,6 +416,49 @@ def _insert_new_events(ap: Applier, images: list[dict]) -> dict[str, int]:
     for _name, sql in saved:
         conn.execute(sql)
     return dict(conn.execute("SELECT uid, id FROM events WHERE id > ?", (lo,)).fetchall())
+
+
+BULK_UPDATED_EVENTS = 100  # events changed by one pulled batch from which the set-wise update is used
+
+
+def _update_events(ap: Applier, pairs: list[tuple[dict, tuple]]) -> dict[str, int]:
+    """Update many events at once (``pairs``: image, :meth:`Applier.current_rows` row): only the
+    changed columns, one ``executemany`` per set of changed columns. The rollups' per-row update
+    trigger is dropped inside this transaction; the changed rows' contributions are subtracted
+    before and added after, set-wise (the trigger's result), and the trigger is created again
+    before anything else is written. Returns ``{uid: id}`` for every pair."""
+    from db import kpi_rollups
+
+    conn = ap.conn
+    ids: dict[str, int] = {}
+    groups: dict[tuple[str, ...], list[list]] = {}
+    for image, cur in pairs:
+        ids[image["uid"]] = eid = int(cur[0])
+        changed = ap.changed_columns(image, cur)
+        if changed:
+            groups.setdefault(tuple(c for c, _ in changed), []).append([v for _, v in changed] + [ap.rev, eid])
+    if not groups:
+        return ids
+    trigger = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+        (kpi_rollups.TRIGGER_PREFIX + "events_au",),
+    ).fetchone()
+    where = "e.id IN (SELECT id FROM temp.pull_updated)"
+    if trigger is not None:
+        conn.execute("DROP TABLE IF EXISTS temp.pull_updated")
+        conn.execute("CREATE TEMP TABLE pull_updated (id INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO temp.pull_updated (id) VALUES (?)", [(r[-1],) for rs in groups.values() for r in rs])
+        conn.execute(f"DROP TRIGGER {trigger[0]}")
+        kpi_rollups.add_contributions(conn, where, sign=-1)
+    for cols, rows in groups.items():
+        sets = ", ".join(f"{c} = ?" for c in (*cols, "rev"))
+        conn.executemany(f"UPDATE events SET {sets} WHERE id = ?", rows)
+        ap.events_written += len(rows)
+    if trigger is not None:
+        kpi_rollups.add_contributions(conn, where)
+        conn.execute(trigger[1])
+        conn.execute("DROP TABLE temp.pull_updated")
+    return ids
 
 
 def _existing(conn: sqlite3.Connection, sql: str, keys: list) -> dict:

@@ -121,3 +121,33 @@ def test_odd_rows_written_directly_count_as_zero_not_null(demo_copy):
         assert kpi_rollups.snapshot(rep.writer) == _rebuilt(rep)
     finally:
         rep.close()
+
+
+def test_subtracting_then_adding_contributions_equals_the_update_trigger(demo_copy):
+    """The bulk updater's arithmetic: without the update trigger, subtract a set's contributions,
+    change the rows, add them back: the rollups equal a rescan (and what the trigger gives)."""
+    rep = open_replica(demo_copy)
+    try:
+        conn = rep.writer
+        conn.execute("BEGIN IMMEDIATE")
+        ids = [r[0] for r in conn.execute("SELECT id FROM events WHERE status = 'on_site' LIMIT 40")]
+        assert len(ids) == 40
+        trig = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'kpi_events_au'").fetchone()[0]
+        conn.execute("DROP TRIGGER kpi_events_au")
+        where = f"e.id IN ({', '.join(map(str, ids))})"
+        kpi_rollups.add_contributions(conn, where, sign=-1)
+        conn.execute(f"UPDATE events SET status = 'handled', handled_at = '2026-11-20T10:00:00+08:00' WHERE id IN "
+                     f"({', '.join(map(str, ids))})")  # fmt: skip
+        kpi_rollups.add_contributions(conn, where)
+        conn.execute(trig)
+        conn.execute("COMMIT")
+        live = kpi_rollups.snapshot(conn)
+        assert live == _rebuilt(rep)
+        try:
+            kpi_rollups.add_contributions(conn, "1", sign=-1)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("subtracting every event is refused")
+    finally:
+        rep.close()

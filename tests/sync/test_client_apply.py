@@ -272,3 +272,34 @@ def test_many_new_events_are_inserted_set_wise(two_replicas, monkeypatch):
     hits = b.writer.execute("SELECT count(*) FROM events_fts WHERE events_fts MATCH ?", ('"缺失>同步"',)).fetchone()[0]
     assert hits == 5
     assert b.writer.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+
+
+def test_many_changed_events_are_updated_set_wise(two_replicas, monkeypatch):
+    """Above BULK_UPDATED_EVENTS the update trigger is replaced by set-wise rollup arithmetic:
+    same rows, same rollups, the trigger back afterwards."""
+    from db.sync import client_apply
+
+    a, b = two_replicas
+    triggers = lambda r: sorted(x[0] for x in r.writer.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))  # noqa: E731
+    before = triggers(b)
+    uid, _eid = _work(a)  # a whole loop: whistle, check-in, defer, evaluation
+    others = []
+    for i in range(4):
+        eid = _new_event(a, external_id=f"UPD-{i}")
+        event_ops.apply_action(a, eid, "accept", actor="op1", expected_version=1)
+        others.append(a.writer.execute("SELECT uid FROM events WHERE id = ?", (eid,)).fetchone()[0])
+    feed = _feed(a)
+    first = [ch for ch in feed if ch["data"]["log"]["action"] == "report"]
+    assert apply_changes(b, first, cursor=first[-1]["server_seq"]) == len(first)  # b knows the new events
+    monkeypatch.setattr(client_apply, "BULK_UPDATED_EVENTS", 2)
+    calls = []
+    real = client_apply._update_events
+    monkeypatch.setattr(client_apply, "_update_events", lambda ap, pairs: calls.append(len(pairs)) or real(ap, pairs))
+    rest = [ch for ch in feed if ch["data"]["log"]["action"] != "report"]
+    assert apply_changes(b, rest, cursor=feed[-1]["server_seq"]) == len(rest)
+    assert calls and calls[0] == 5  # the set-wise path took the five changed events
+    assert triggers(b) == before
+    assert content_hash(a.writer) == content_hash(b.writer)
+    assert all(_event(a, u) == _event(b, u) for u in [uid, *others])
+    assert _whistles(a, uid) == _whistles(b, uid)
+    assert _kpi_consistent(b)
