@@ -116,6 +116,9 @@ def run_gui(args: argparse.Namespace) -> int:
         from widgets.wall_window import create_wall
 
         window = create_wall(replica, state, args, app)
+        from widgets.sync_status import install_wall_sync  # issue 9: the wall shows the converged picture
+
+        sync_ui = install_wall_sync(window, getattr(args, "upstream", None), start_worker=not args.screenshot)
     else:
         window = MainWindow(replica, state, tile_url=args.tile_url)
         window.screenshot_mode = bool(args.screenshot)  # no background writes (ecology alert scan) when shooting

@@ -449,3 +449,63 @@ def install_sync(window, upstream: str | None = None, *, start_worker: bool = Tr
         worker.start()
     window.sync_ui = ui
     return ui
+
+
+class WallSync(QObject):
+    """The wall's background sync: the same worker as a desk's (the wall writes nothing, so it only
+    pulls), no status bar. The wall's freshness line says when the upstream is unreachable."""
+
+    def __init__(self, window, worker) -> None:
+        super().__init__(window)
+        self.window = window
+        self.worker = worker
+        self._shut = False
+        worker.reported.connect(self._on_report)
+        worker.failed.connect(lambda _text: self._set_online(False))
+
+    def _on_report(self, report) -> None:
+        self._set_online(bool(getattr(report, "online", False)))
+
+    def _set_online(self, online: bool) -> None:
+        self.window.set_sync_online(online)
+
+    def shutdown(self) -> None:
+        if self._shut:
+            return
+        self._shut = True
+        self.worker.stop()
+
+
+def install_wall_sync(window, upstream: str | None = None, *, start_worker: bool = True,
+                      engine_factory=None, interval_s: float = 2.0) -> WallSync | None:
+    """Start the sync worker behind the wall when its replica is a sync client (``--upstream`` or
+    the remembered upstream); None otherwise."""
+    from app.sync_status import mask_dsn
+
+    replica = window.replica
+    conn = replica.reader()
+    try:
+        is_client, remembered = sync_config(conn)
+    finally:
+        conn.close()
+    if not is_client:
+        if upstream:
+            print(f"onemap: {replica.path} is not a sync replica; --upstream {mask_dsn(upstream)} is ignored "
+                  "(make one with: onemap --db PATH clone --upstream DSN)", file=sys.stderr)  # fmt: skip
+        return None
+    if not (upstream or remembered):
+        print("onemap: this sync replica remembers no upstream; give one with --upstream DSN", file=sys.stderr)
+        return None
+    if not start_worker:
+        return None
+    from PySide6.QtCore import QCoreApplication
+
+    from widgets.sync_worker import SyncWorker
+
+    worker = SyncWorker(replica, upstream, engine_factory=engine_factory, interval_s=interval_s, parent=window)
+    ui = WallSync(window, worker)
+    app = QCoreApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(ui.shutdown)
+    worker.start()
+    return ui

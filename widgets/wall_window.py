@@ -129,6 +129,7 @@ class WallWindow(QMainWindow):
         self._blinking = False
         self._flash_on = False
         self.last_data_at: float | None = None
+        self.sync_online: bool | None = None  # None: not a sync client (widgets.sync_status.WallSync)
         self.watcher = ReplicaWatcher(replica, parent=self)
         self.controller = DashboardController(replica, Scope(), mask=True, watcher=self.watcher, parent=self)
         self.sound = AlertSound(self, persist=False, muted=not sound)
@@ -375,13 +376,20 @@ class WallWindow(QMainWindow):
         else:
             self.clock.setText(f"{now:%Y-%m-%d} 周{WEEKDAYS_ZH[now.weekday()]} {now:%H:%M:%S}")
         if self.last_data_at is None:
-            self.fresh.setText("数据加载中…")
+            self.fresh.setText("Loading data…" if self.state.session.lang == "en" else "数据加载中…")
             stale = False
         else:
             age = int(time.monotonic() - self.last_data_at)
             at = now - dt.timedelta(seconds=age)
-            self.fresh.setText(f"数据更新 {at:%H:%M:%S}" + (f"（{age}秒前）" if age >= 5 else ""))
+            if self.state.session.lang == "en":
+                self.fresh.setText(f"Data {at:%H:%M:%S}" + (f" ({age} s ago)" if age >= 5 else ""))
+            else:
+                self.fresh.setText(f"数据更新 {at:%H:%M:%S}" + (f"（{age}秒前）" if age >= 5 else ""))
             stale = age > STALE_AFTER_S
+        if self.sync_online is False:  # the picture may lag the other centres: say so, in the warning colour
+            self.fresh.setText(self.fresh.text() + (" · upstream offline" if self.state.session.lang == "en"
+                                                    else " · 上游同步中断"))  # fmt: skip
+            stale = True
         if self.fresh.property("stale") != stale:
             self.fresh.setProperty("stale", stale)
             self.fresh.style().unpolish(self.fresh)
@@ -391,6 +399,12 @@ class WallWindow(QMainWindow):
         if was_takeover and self.rotation.takeover is None:
             self._takeover_ended()
         self._show_mode()
+
+    def set_sync_online(self, online: bool) -> None:
+        """The sync worker's last round reached the upstream (True) or not (False)."""
+        if online != self.sync_online:
+            self.sync_online = online
+            self._tick()
 
     def _show_mode(self) -> None:
         theme = wall_rules.THEME_NAMES_ZH.get(self.state.theme, self.state.theme)

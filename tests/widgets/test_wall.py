@@ -186,3 +186,30 @@ def test_wall_canvases_overdraw_little(wall, qtbot):
     assert sizes["canvases"]
     for width in sizes["canvases"]:
         assert width == pytest.approx(sizes["map"]["x"] * 1.2, abs=2)
+
+
+def test_wall_sync_pulls_in_the_background_and_shows_an_unreachable_upstream(wall, qtbot):
+    """A wall over a sync replica runs the sync worker (it only pulls: the wall writes nothing);
+    when the upstream cannot be reached the freshness line says so, in the warning colour."""
+    from tests.test_sync_status import make_client
+    from tests.widgets.test_sync_worker import FakeEngine
+    from widgets.sync_status import install_wall_sync
+
+    rep = wall.replica
+    assert install_wall_sync(wall, None) is None  # a plain replica: no worker
+    make_client(rep)
+    try:
+        engine = FakeEngine(rep)
+        ui = install_wall_sync(wall, None, engine_factory=lambda: engine, interval_s=3600)
+        qtbot.waitUntil(lambda: wall.sync_online is True, timeout=15000)
+        assert engine.calls >= 1 and "上游同步中断" not in wall.fresh.text()
+        ui.shutdown()
+        down = install_wall_sync(wall, None, engine_factory=lambda: FakeEngine(rep, fail=OSError("refused")),
+                                 interval_s=3600)  # fmt: skip
+        qtbot.waitUntil(lambda: wall.sync_online is False, timeout=15000)
+        assert "上游同步中断" in wall.fresh.text() and wall.fresh.property("stale") is True
+        down.shutdown()
+    finally:
+        with rep.write("sync") as c:
+            c.execute("DELETE FROM sync_state")
+        wall.sync_online = None
