@@ -442,14 +442,20 @@ class DashboardPanel(QWidget):
 def install_dashboard(window) -> DashboardPanel:
     """Add the dashboard as a bottom dock to the console ``window`` (a ``MainWindow``) and link it:
     a street picked in a chart filters the queue and the map; a grid picked on the map scopes the charts."""
-    from PySide6.QtWidgets import QDockWidget
+    from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea
 
     session = window.state.session
     scope = Scope("street", session.street_scope) if session.street_scope else Scope()
     panel = DashboardPanel(window.replica, scope, lang=session.lang, watcher=window.watcher)
     dock = QDockWidget("统计看板" if _zh(session.lang) else "Dashboard", window)
     dock.setObjectName("DashboardDock")
-    dock.setWidget(panel)
+    scroll = QScrollArea()  # the dock may be dragged lower than the charts' minimum (768-px screens)
+    scroll.setObjectName("DashboardScroll")
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(panel)
+    scroll.setMinimumHeight(48)
+    dock.setWidget(scroll)
     dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable
                      | QDockWidget.DockWidgetFeature.DockWidgetFloatable)  # fmt: skip
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)

@@ -92,9 +92,9 @@ class BuildingCard(QWidget):
         self.facts.setTextFormat(Qt.TextFormat.PlainText)
         self.enterprises = _table([_tr("企业（演示）", "Enterprise (demo)", lang), _tr("行业", "Industry", lang),
                                    _tr("楼层", "Floor", lang), _tr("年税收(万元)", "Tax (10k ¥)", lang)])
-        self.enterprises.setMinimumHeight(140)
-        self.occ_plot = charts.plot(_tr("入驻率（月）", "Occupancy (monthly)", lang), time_axis=True, height=140)
-        self.tax_plot = charts.plot(_tr("税收趋势（万元/月）", "Tax trend (10k ¥/month)", lang), time_axis=True, height=140)
+        self.enterprises.setMinimumHeight(90)  # small minimums: the console fits a 768-px-high screen
+        self.occ_plot = charts.plot(_tr("入驻率（月）", "Occupancy (monthly)", lang), time_axis=True, height=90)
+        self.tax_plot = charts.plot(_tr("税收趋势（万元/月）", "Tax trend (10k ¥/month)", lang), time_axis=True, height=90)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(self.title)

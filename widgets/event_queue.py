@@ -492,12 +492,15 @@ class EventQueuePanel(QWidget):
     # -- UI ----------------------------------------------------------------------------------
     NARROW_PX = 720
     """Below this width the source and street columns fold away so the title stays readable."""
+    VERY_NARROW_PX = 560
+    """Below this width (a 1366-px desktop) the category column folds away too (the title says it)."""
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
         narrow = self.width() < self.NARROW_PX
         for key in ("source", "street"):
             self._table.setColumnHidden(COL[key], narrow)
+        self._table.setColumnHidden(COL["category"], self.width() < self.VERY_NARROW_PX)
 
     def _build_ui(self) -> None:
         lang = self._lang
@@ -554,9 +557,9 @@ class EventQueuePanel(QWidget):
         for w in (self._street, self._category, self._source, self._klass, self._window):
             # combos shrink to a few characters so the search field keeps a usable width
             w.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            w.setMinimumContentsLength(4)
+            w.setMinimumContentsLength(2)
             row.addWidget(w, 1)
-        self._search.setMinimumWidth(150)
+        self._search.setMinimumWidth(96)
         row.addWidget(self._search, 2)
 
         self._table = QTableView(self)

@@ -42,6 +42,7 @@ from widgets.dispatch_dialog import BulkDispatchDialog
 from widgets.drill_console import install_drills
 from widgets.event_detail import EventDetailPanel
 from widgets.event_queue import EventQueuePanel
+from widgets.flow_layout import flow_container
 from widgets.map_view import MapView
 from widgets.replica_watcher import ReplicaWatcher
 
@@ -86,15 +87,26 @@ class HeaderBar(QWidget):
         self.badge.setVisible(demo)
         self.freshness = _plain("", "HeaderFreshness")
         self.clock = _plain("", "HeaderClock")
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(12, 6, 12, 6)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 6, 12, 6)
+        outer.setSpacing(4)
+        lay = QHBoxLayout()
+        lay.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(lay)
+        self._row, self._second_row = lay, QHBoxLayout()
+        outer.addLayout(self._second_row)
         lay.addWidget(self.title)
         lay.addSpacing(16)
         lay.addWidget(self.theme_label)
         lay.addStretch(1)
-        self.tools = QHBoxLayout()
-        self.tools.setSpacing(6)
-        lay.addLayout(self.tools)
+        lay.addSpacing(12)
+        # the tool buttons wrap onto a second row on narrow screens (1366/1600 px desktops)
+        self.tools_box, self.tools = flow_container(align_right=True)
+        self.tools_box.setObjectName("HeaderTools")
+        lay.addWidget(self.tools_box, 1)
+        self._tools_at = lay.indexOf(self.tools_box)
+        lay.removeWidget(self.tools_box)  # start in the second row: the narrowest minimum until placed
+        self._second_row.addWidget(self.tools_box, 1)
         lay.addSpacing(12)
         lay.addWidget(self.badge)
         lay.addSpacing(12)
@@ -107,6 +119,26 @@ class HeaderBar(QWidget):
         self._timer.timeout.connect(self.tick)
         self._timer.start(1000)
         self.tick()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        """The tool buttons sit in the title row when it has room for all of them in one line,
+        else in a second row of their own (1366/1600/1920-px desktops); they wrap from there."""
+        super().resizeEvent(event)
+        self._place_tools()
+
+    def _place_tools(self) -> None:
+        m = self.layout().contentsMargins()
+        others = sum(self._row.itemAt(i).sizeHint().width() for i in range(self._row.count())
+                     if self._row.itemAt(i).widget() is not self.tools_box)  # fmt: skip
+        spacing = self._row.spacing() * max(0, self._row.count() - 1)
+        fits = others + spacing + self.tools.sizeHint().width() <= self.width() - m.left() - m.right()
+        in_row = self._row.indexOf(self.tools_box) >= 0
+        if fits and not in_row:
+            self._second_row.removeWidget(self.tools_box)
+            self._row.insertWidget(self._tools_at, self.tools_box, 1)
+        elif not fits and in_row:
+            self._row.removeWidget(self.tools_box)
+            self._second_row.addWidget(self.tools_box, 1)
 
     def tick(self) -> None:
         """The clock runs in Asia/Shanghai whatever the machine's time zone."""

@@ -48,6 +48,7 @@ from db.ecology import hour_of
 from layers import economy as economy_layers
 from layers import themes as map_themes
 from layers.command import events_features
+from widgets.flow_layout import FlowLayout
 from widgets.workers import run_in_thread
 
 log = logging.getLogger(__name__)
@@ -204,21 +205,22 @@ class TimeBar(QWidget):
         self.clock = QLabel("")
         self.clock.setObjectName("HeaderClock")
         self.clock.setMinimumWidth(150)
-        lay = QHBoxLayout(self)
+        lay = FlowLayout(self, spacing=6)  # wraps onto a second row when the map is narrow
         lay.setContentsMargins(6, 3, 6, 3)
-        lay.setSpacing(6)
+        policy = self.sizePolicy()
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
         lay.addWidget(QLabel(_tr("时间窗", "Window", lang)))
         lay.addWidget(self.window)
         lay.addWidget(self.start)
         lay.addWidget(self.end)
         lay.addWidget(self.apply)
-        lay.addSpacing(12)
-        lay.addWidget(QLabel(_tr("回放", "Playback", lang)))
+        lay.addWidget(QLabel("  " + _tr("回放", "Playback", lang)))
         lay.addWidget(self.day)
         lay.addWidget(self.speed)
         lay.addWidget(self.play)
         lay.addWidget(self.stop)
-        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.slider)
         lay.addWidget(self.clock)
 
 

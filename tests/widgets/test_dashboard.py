@@ -83,3 +83,23 @@ def test_wall_control_dialog_writes_control_rows(console):
     assert control["rotation"][0] == "paused"
     assert control["layout"][0] == "夜班" and layouts["夜班"]["mode"] == "map_only"
     assert "end_takeover" in control
+
+
+def test_the_district_console_fits_1366_by_768_desktops(console, qtbot):
+    """Every header button stays inside a 1366×768 window (they wrap onto a row of their own); the
+    window's minimum leaves room for a task bar; on a wide wall-side monitor they share the title row."""
+    from PySide6.QtWidgets import QApplication
+
+    hint = console.minimumSizeHint()
+    assert hint.width() <= 1366 and hint.height() <= 728
+    for width, height, one_row in ((1366, 768, False), (2560, 1440, True), (1600, 900, False)):
+        console.resize(width, height)
+        qtbot.waitUntil(lambda w=width: console.width() == w, timeout=5000)
+        QApplication.processEvents()
+        tools = [console.header.tools.itemAt(i).widget() for i in range(console.header.tools.count())]
+        shown = [t for t in tools if t.isVisible()]
+        assert len(shown) >= 8
+        for t in shown:
+            corner = t.mapTo(console, t.rect().bottomRight())
+            assert console.rect().contains(corner), (t.objectName(), width)
+        assert (console.header._row.indexOf(console.header.tools_box) >= 0) is one_row
