@@ -6,6 +6,8 @@ import sys
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+# desk passwords go to libpq's password file (db/sync/credentials.py): never the tester's ~/.pgpass
+os.environ["PGPASSFILE"] = os.path.join(__import__("tempfile").mkdtemp(prefix="onemap-pgpass-"), "pgpass")
 
 from widgets.qt_setup import prepare_qt  # noqa: E402
 

@@ -101,8 +101,12 @@ def enable_sync(replica, *, upstream: str, client_id: str | None = None, cursor:
     """Make the replica a sync client (or update its upstream/cursor/scope); returns the client id.
 
     From now on every local event_log row is queued in the outbox (trigger ``sync_outbox_log``).
-    An existing client id is kept unless ``client_id`` is given.
+    An existing client id is kept unless ``client_id`` is given. A password in ``upstream`` is
+    moved to libpq's password file (:mod:`db.sync.credentials`).
     """
+    from db.sync.credentials import store_upstream
+
+    upstream = store_upstream(upstream)  # the password goes to libpq's password file, not the replica
     with replica.write("sync") as conn:
         cur = sync_state(conn)
         cid = client_id or (cur["client_id"] if cur else None) or new_ulid()

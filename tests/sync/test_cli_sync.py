@@ -52,7 +52,9 @@ def test_clone_then_sync_once(desk_dsn, tmp_path, capsys):
     assert "clone:" in err and "events" in err
     with open_replica(db) as r:
         st = r.writer.execute("SELECT upstream, client_id FROM sync_state").fetchone()
-        assert st["upstream"] == dsn and st["client_id"]
+        # remembered without the password (it went to libpq's password file, PGPASSFILE in tests)
+        assert "pw-cli" not in st["upstream"] and "user=" + dsn.split("user=")[1].split()[0] in st["upstream"]
+        assert st["client_id"]
         assert content_hash(r.writer) == upstream.server_content_hash(admin)
         eid = r.writer.execute("SELECT id FROM events WHERE status = 'reported' ORDER BY uid LIMIT 1").fetchone()[0]
         event_ops.apply_action(r, eid, "accept", actor="op1", expected_version=1)
