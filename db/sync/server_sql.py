@@ -6,7 +6,9 @@ The contract is ``docs/sync.md``. Nothing here is run by itself: ``db/sync/upstr
 
 The ``lifecycle`` and ``overlay_rules`` rows are **generated** from ``app/lifecycle.py``
 (``TRANSITIONS``; ``check_overlay`` evaluated over every state × overlay), so the server checks
-the same table the replicas use and nobody writes the rules a second time.
+the same table the replicas use and nobody writes the rules a second time. Likewise
+``department_actions`` (what a department desk may push on an event dispatched to it / one that
+summoned it) is generated from ``app/access.py`` ``DEPARTMENT_ACTIONS``/``SUMMONED_ACTIONS``.
 
 Unsafe variants (negative controls for the fault campaign, tests only):
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import orjson
 
+from app import access
 from app.lifecycle import OVERLAYS, STAGE_COLUMN, STATES, TRANSITIONS, IllegalTransition, check_overlay
 from db.sync.protocol import DESK_ROLE, PROTOCOL_VERSION, SERVER_SCHEMA, SYNC_SCHEMA_VERSION
 
@@ -81,6 +84,22 @@ def overlay_rows() -> list[tuple[str, str]]:
             except IllegalTransition:
                 continue
             rows.append((action, status))
+    return rows
+
+
+def department_action_rows() -> list[tuple[str, str]]:
+    """``(relation, op)``: what a department desk may push on an event ``assigned`` to it
+    (``app.access.DEPARTMENT_ACTIONS``) and on one whose whistles ``summoned`` it
+    (``SUMMONED_ACTIONS``). ``read`` is not a mutation and is left out; any other name that is
+    not a server op means the two tables drifted apart, and init refuses to build."""
+    ops = {"report", *OVERLAYS, *(a for nxt in TRANSITIONS.values() for a in nxt)}
+    not_ops = {access.READ}
+    rows = []
+    for relation, actions in (("assigned", access.DEPARTMENT_ACTIONS), ("summoned", access.SUMMONED_ACTIONS)):
+        unknown = set(actions) - ops - not_ops
+        if unknown:
+            raise ValueError(f"app.access {relation} actions {sorted(unknown)} are not sync ops ({sorted(ops)})")
+        rows.extend((relation, a) for a in sorted(set(actions) - not_ops))
     return rows
 
 
@@ -202,6 +221,12 @@ CREATE TABLE IF NOT EXISTS desk_roles (
     role_name text PRIMARY KEY,
     scope_street text
 );
+ALTER TABLE desk_roles ADD COLUMN IF NOT EXISTS scope_dept text;  -- department desks (added after v1 servers)
+CREATE TABLE IF NOT EXISTS department_actions (
+    relation text NOT NULL CHECK (relation IN ('assigned', 'summoned')),
+    action text NOT NULL,
+    PRIMARY KEY (relation, action)
+);
 CREATE TABLE IF NOT EXISTS reference (
     name text PRIMARY KEY,
     data bytea NOT NULL,
@@ -238,6 +263,9 @@ INSERT INTO overlay_rules (action, status) VALUES
 DELETE FROM action_columns;
 INSERT INTO action_columns (action, col) VALUES
     {_values(action_column_rows())};
+DELETE FROM department_actions;
+INSERT INTO department_actions (relation, action) VALUES
+    {_values(department_action_rows())};
 DELETE FROM image_defaults;
 INSERT INTO image_defaults (schema_version, defaults) VALUES
     {_values(defaults)};
@@ -287,6 +315,44 @@ BEGIN
     street := NULL;
     known := EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
           OR session_user = (SELECT pg_get_userbyid(n.nspowner) FROM pg_namespace n WHERE n.nspname = '{SERVER_SCHEMA}');
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION desk_dept() RETURNS text
+LANGUAGE sql STABLE SET search_path = {SERVER_SCHEMA}, pg_temp AS $fn$
+    SELECT d.scope_dept FROM desk_roles d WHERE d.role_name = session_user
+$fn$;
+
+CREATE OR REPLACE FUNCTION dept_scope_refusal(p_dept text, p_op text, p_uid text, p_event jsonb) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = {SERVER_SCHEMA}, pg_temp AS $fn$
+-- NULL when department p_dept may push p_op on the event (server image p_event, NULL for a report),
+-- else the reason. Rules: app.access (department_actions is generated from it).
+DECLARE
+    v_assigned boolean;
+    v_summoned boolean;
+BEGIN
+    IF p_op = 'report' OR p_event IS NULL THEN
+        RETURN '超出本部门范围 / out of scope: department ' || p_dept
+               || ' receives dispatched work; it does not report events';
+    END IF;
+    v_assigned := coalesce((p_event->>'assignee_kind') = 'department' AND (p_event->>'assignee_code') = p_dept, false);
+    v_summoned := EXISTS (
+        SELECT 1 FROM whistles w,
+             jsonb_array_elements(CASE jsonb_typeof(w.data->'departments')
+                                      WHEN 'array' THEN w.data->'departments'
+                                      WHEN 'string' THEN (w.data->>'departments')::jsonb
+                                      ELSE '[]'::jsonb END) d
+        WHERE w.event_uid = p_uid AND d->>'department_code' = p_dept);
+    IF (v_assigned AND EXISTS (SELECT 1 FROM department_actions a WHERE a.relation = 'assigned' AND a.action = p_op))
+       OR (v_summoned AND EXISTS (SELECT 1 FROM department_actions a WHERE a.relation = 'summoned' AND a.action = p_op)) THEN
+        RETURN NULL;
+    END IF;
+    IF v_assigned OR v_summoned THEN
+        RETURN '超出本部门范围 / out of scope: department ' || p_dept || ' may not ' || p_op || ' event ' || p_uid
+               || CASE WHEN v_assigned THEN ' (dispatched to it)' ELSE ' (it was only summoned by a whistle)' END;
+    END IF;
+    RETURN '超出本部门范围 / out of scope: event ' || p_uid || ' was not dispatched to department ' || p_dept
+           || ' and did not summon it';
 END
 $fn$;
 
@@ -360,7 +426,7 @@ BEGIN
     SELECT coalesce(max(mutation_id), 0) INTO v_server_last FROM ledger WHERE client_id = p_client_id;
     PERFORM touch_client(p_client_id, p_schema, NULL, NULL, v_street);
     RETURN jsonb_build_object('ok', true, 'server_last_mutation_id', v_server_last,
-        'feed_floor', feed_floor(), 'head', feed_head(), 'scope_street', v_street,
+        'feed_floor', feed_floor(), 'head', feed_head(), 'scope_street', v_street, 'scope_dept', desk_dept(),
         'protocol', {PROTOCOL_VERSION}, 'schema', {SYNC_SCHEMA_VERSION});
 END
 $fn$;
@@ -433,6 +499,7 @@ DECLARE
     v_logrow jsonb;
     v_ev_street text;
     v_other text;
+    v_dept text := desk_dept();
 BEGIN
 {_version_check()}
 {_DESK_CHECK}
@@ -486,6 +553,12 @@ BEGIN
         v_code := 'scope';
         v_reason := '超出本工作站范围 / out of scope: desk ' || session_user || ' serves street ' || v_street
                     || ', the event is in ' || coalesce(v_ev_street, 'no street');
+    END IF;
+    IF v_code IS NULL AND v_dept IS NOT NULL THEN
+        v_reason := dept_scope_refusal(v_dept, v_op, v_uid, CASE WHEN v_found THEN v_ev.data END);
+        IF v_reason IS NOT NULL THEN
+            v_code := 'scope';
+        END IF;
     END IF;
     IF v_code IS NULL AND v_op = 'report' THEN
         v_to := coalesce(v_img->>'status', 'reported');
