@@ -560,9 +560,12 @@ class Campaign:
 
     def _kill_mid_push(self, i: int) -> None:
         """Let the desk's outbox grow behind a cut, heal, and kill -9 once its push is under way:
-        the server has applied part of the backlog and the replica has not yet recorded it (the
-        client records answers in batches), so the restarted desk must re-send them and get the
-        ledger's stored answers."""
+        the server has applied part of the backlog and the replica has not yet recorded it, so the
+        restarted desk must re-send them and get the ledger's stored answers. The killer holds the
+        replica's write lock from the heal to the kill (well under its 5 s busy timeout), so the
+        desk cannot record the answers meanwhile: with batched pushes the answer to the whole
+        backlog comes in one reply, and the gap between its commit and its record is too short to
+        hit by polling."""
         desk, proxy = self.desks[i], self.proxies[i]
         proxy.cut()
         self.log(f"cut desk{i:02d} (building a backlog before the kill)")
@@ -571,24 +574,30 @@ class Campaign:
         client = _client_id(desk.db)
         import psycopg
 
-        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
-            def server_last() -> int:
-                row = admin.execute("SELECT last_mutation_id FROM onemap.clients WHERE client_id = %s",
-                                    (client,)).fetchone()  # fmt: skip
-                return int(row[0] or 0) if row else 0
+        hold = sqlite3.connect(str(desk.db), timeout=10, isolation_level=None, check_same_thread=False)
+        hold.execute("PRAGMA busy_timeout = 10000")
+        hold.execute("BEGIN IMMEDIATE")
+        try:
+            with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
+                def server_last() -> int:
+                    row = admin.execute("SELECT last_mutation_id FROM onemap.clients WHERE client_id = %s",
+                                        (client,)).fetchone()  # fmt: skip
+                    return int(row[0] or 0) if row else 0
 
-            base = server_last()
-            proxy.heal()
-            deadline = time.monotonic() + 5
-            now, applied_ahead = before, 0
-            while before and time.monotonic() < deadline:
-                applied_ahead = server_last() - base
-                if applied_ahead > 0:
-                    now = _pending(desk.db)
-                    if now > 0:
-                        break
-                time.sleep(0.002)
-        desk.kill9()
+                base = server_last()
+                proxy.heal()
+                deadline = time.monotonic() + 4
+                now, applied_ahead = before, 0
+                while before and time.monotonic() < deadline:
+                    applied_ahead = server_last() - base
+                    if applied_ahead > 0:
+                        now = _pending(desk.db)
+                        if now > 0:
+                            break
+                    time.sleep(0.002)
+            desk.kill9()
+        finally:
+            hold.execute("ROLLBACK")
         mid = applied_ahead > 0 and now > 0
         self.result.stats["kill"] = {"desk": desk.name, "pending_before": before, "pending_at_kill": now,
                                      "server_applied_of_backlog": applied_ahead, "mid_push": mid}  # fmt: skip
@@ -596,6 +605,7 @@ class Campaign:
                  f"applied on the server when killed")
         remaining = self.cfg.seconds - (time.monotonic() - self.t0)
         desk.start(max(0.0, remaining))
+        hold.close()  # after the restart: never the file's last connection (see live_reader)
         self.log(f"desk{i:02d} restarted on the same replica file")
 
     # -- healing and convergence --------------------------------------------------------------

@@ -57,6 +57,7 @@ ACTION_COLUMNS: dict[str, tuple[str, ...]] = {
 DESK_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("hello", "text, integer, integer, bigint"),
     ("push_mutation", "text, bigint, integer, integer, text, jsonb"),
+    ("push_mutations", "text, integer, integer, jsonb"),
     ("pull_changes", "text, integer, integer, bigint, integer"),
     ("snapshot_head", "text, integer, integer"),
     ("snapshot_events", "text, integer, integer, text, integer"),
@@ -427,14 +428,15 @@ BEGIN
     PERFORM touch_client(p_client_id, p_schema, NULL, NULL, v_street);
     RETURN jsonb_build_object('ok', true, 'server_last_mutation_id', v_server_last,
         'feed_floor', feed_floor(), 'head', feed_head(), 'scope_street', v_street, 'scope_dept', desk_dept(),
-        'protocol', {PROTOCOL_VERSION}, 'schema', {SYNC_SCHEMA_VERSION});
+        'push_batch', true, 'protocol', {PROTOCOL_VERSION}, 'schema', {SYNC_SCHEMA_VERSION});
 END
 $fn$;
 """
 
 
 def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
-    """``push_mutation``: lock, THEN ledger, checks, apply, seq, change row, ledger row."""
+    """``apply_mutation`` (lock, THEN ledger, checks, apply, seq, change row, ledger row) and the two
+    desk functions that call it: ``push_mutation`` (one) and ``push_mutations`` (a batch)."""
     bigserial = "bigserial" in unsafe
     take_early = "v_seq := nextval('unsafe_seq');" if bigserial else ""
     take_seq = "" if bigserial else "UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value INTO v_seq;"
@@ -474,13 +476,17 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
            "fingerprint = EXCLUDED.fingerprint" if "no_ledger" in unsafe else "")
     )
     states_sql = ", ".join(_lit(st) for st in STATES)
+    # every pusher takes the counter's row lock before any event lock (one lock order: no deadlocks)
+    lock_seq = "" if bigserial else "PERFORM 1 FROM seq_counter WHERE id = 1 FOR UPDATE;"
     return f"""
-CREATE OR REPLACE FUNCTION push_mutation(p_client_id text, p_mutation_id bigint, p_protocol integer,
-                                         p_schema integer, p_fingerprint text, p_args jsonb)
-RETURNS jsonb {_HEADER} AS $fn$
+CREATE OR REPLACE FUNCTION apply_mutation(p_client_id text, p_mutation_id bigint, p_schema integer,
+                                          p_fingerprint text, p_args jsonb, p_street text, p_dept text)
+RETURNS jsonb LANGUAGE plpgsql SET search_path = {SERVER_SCHEMA}, pg_temp AS $fn$
+-- The rules of one push, written once: push_mutation and push_mutations both call this (owner-only,
+-- not granted: the caller has checked the versions and the desk; p_street/p_dept are its scope).
 DECLARE
-    v_known boolean;
-    v_street text;
+    v_street text := p_street;
+    v_dept text := p_dept;
     v_op text := p_args->>'op';
     v_uid text := p_args->>'event_uid';
     v_log jsonb := p_args->'log';
@@ -499,10 +505,7 @@ DECLARE
     v_logrow jsonb;
     v_ev_street text;
     v_other text;
-    v_dept text := desk_dept();
 BEGIN
-{_version_check()}
-{_DESK_CHECK}
     IF p_client_id IS NULL OR p_client_id = '' OR p_mutation_id IS NULL OR p_fingerprint IS NULL
        OR v_op IS NULL OR v_uid IS NULL OR jsonb_typeof(v_log) IS DISTINCT FROM 'object'
        OR jsonb_typeof(v_img) IS DISTINCT FROM 'object' OR v_log->>'uid' IS NULL THEN
@@ -639,9 +642,71 @@ BEGIN
     -- 6. the ledger
     v_outcome := jsonb_build_object('status', 'applied', 'server_seq', v_seq, 'version', v_version);
     {ledger_insert};
-    PERFORM pg_notify('onemap_changes', v_seq::text);
     {late_sleep}
     RETURN v_outcome;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION push_mutation(p_client_id text, p_mutation_id bigint, p_protocol integer,
+                                         p_schema integer, p_fingerprint text, p_args jsonb)
+RETURNS jsonb {_HEADER} AS $fn$
+-- one mutation, one transaction (the previous client's path; kept). The counter row is locked first.
+DECLARE
+    v_known boolean;
+    v_street text;
+    v_outcome jsonb;
+BEGIN
+{_version_check()}
+{_DESK_CHECK}
+    {lock_seq}
+    v_outcome := apply_mutation(p_client_id, p_mutation_id, p_schema, p_fingerprint, p_args, v_street, desk_dept());
+    IF v_outcome->>'status' = 'applied' THEN
+        PERFORM pg_notify('onemap_changes', v_outcome->>'server_seq');
+    END IF;
+    RETURN v_outcome;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION push_mutations(p_client_id text, p_protocol integer, p_schema integer, p_batch jsonb)
+RETURNS jsonb {_HEADER} AS $fn$
+-- A batch [{{mutation_id, fingerprint, args}}, …] in ONE transaction, applied in order by the same
+-- apply_mutation, each in its own subtransaction (an error undoes that mutation only). Returns the
+-- outcomes up to and including the first one that is not 'applied' (rejected, client_conflict, or
+-- {{status: 'error', sqlstate, reason}}): the desk handles it before sending anything after it.
+-- Lock order (every push and delete_event): the seq counter's row first, then the events, so pushers
+-- never deadlock; they are serialised, as the counter serialised them from seq to commit anyway.
+DECLARE
+    v_known boolean;
+    v_street text;
+    v_dept text := desk_dept();
+    v_item jsonb;
+    v_out jsonb;
+    v_outs jsonb := '[]'::jsonb;
+    v_last bigint;
+BEGIN
+{_version_check()}
+{_DESK_CHECK}
+    IF jsonb_typeof(p_batch) IS DISTINCT FROM 'array' THEN
+        RETURN jsonb_build_object('ok', false, 'status', 'bad_request', 'reason', 'bad_request',
+            'message', 'p_batch must be a JSON array of {{mutation_id, fingerprint, args}}');
+    END IF;
+    {lock_seq}
+    FOR v_item IN SELECT x.item FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS x(item, n) ORDER BY x.n LOOP
+        BEGIN
+            v_out := apply_mutation(p_client_id, (v_item->>'mutation_id')::bigint, p_schema, v_item->>'fingerprint',
+                                    v_item->'args', v_street, v_dept);
+        EXCEPTION WHEN OTHERS THEN
+            v_out := jsonb_build_object('status', 'error', 'sqlstate', SQLSTATE, 'reason', SQLERRM,
+                                        'mutation_id', v_item->'mutation_id');
+        END;
+        v_outs := v_outs || jsonb_build_array(v_out);
+        EXIT WHEN v_out->>'status' IS DISTINCT FROM 'applied';
+        v_last := greatest(v_last, (v_out->>'server_seq')::bigint);
+    END LOOP;
+    IF v_last IS NOT NULL THEN
+        PERFORM pg_notify('onemap_changes', v_last::text);
+    END IF;
+    RETURN v_outs;
 END
 $fn$;
 """
@@ -758,12 +823,14 @@ $fn$;
 def admin_sql(unsafe: frozenset[str] = frozenset()) -> str:
     take = "v_seq := nextval('unsafe_seq');" if "bigserial" in unsafe else (
         "UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value INTO v_seq;")
+    lock_seq = "" if "bigserial" in unsafe else "PERFORM 1 FROM seq_counter WHERE id = 1 FOR UPDATE;  -- lock order: as pushes"
     return f"""
 CREATE OR REPLACE FUNCTION delete_event(p_uid text)
 RETURNS jsonb {_HEADER} AS $fn$
 DECLARE
     v_seq bigint;
 BEGIN
+    {lock_seq}
     PERFORM 1 FROM events WHERE uid = p_uid FOR UPDATE;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('status', 'not_found', 'uid', p_uid);
