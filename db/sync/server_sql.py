@@ -439,7 +439,15 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
     desk functions that call it: ``push_mutation`` (one) and ``push_mutations`` (a batch)."""
     bigserial = "bigserial" in unsafe
     take_early = "v_seq := nextval('unsafe_seq');" if bigserial else ""
-    take_seq = "" if bigserial else "UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value INTO v_seq;"
+    # A batch holds the counter's row lock from its start: it counts in a transaction-local setting
+    # (rolled back with a failed mutation's subtransaction, as the row would be) and writes the row
+    # once at its end, instead of one new row version per mutation (a chain each update walks).
+    take_seq = "" if bigserial else """IF p_in_batch THEN
+        v_seq := current_setting('onemap.batch_seq')::bigint + 1;
+        PERFORM set_config('onemap.batch_seq', v_seq::text, true);
+    ELSE
+        UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value INTO v_seq;
+    END IF;"""
     late_sleep = "PERFORM pg_sleep(random() * 0.004);" if bigserial else ""
     if "no_ledger" in unsafe:
         ledger_lookup = "    -- unsafe 'no_ledger': no ledger lookup, no log-uid check"
@@ -464,7 +472,9 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
     IF FOUND THEN
         v_outcome := coalesce(v_outcome, jsonb_build_object('status', 'applied', 'server_seq', v_prev_seq,
                                                             'version', v_ev.version));
-        PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        IF NOT p_in_batch THEN
+            PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        END IF;
         INSERT INTO ledger (client_id, mutation_id, fingerprint, outcome)
         VALUES (p_client_id, p_mutation_id, p_fingerprint, v_outcome);
         RETURN v_outcome;
@@ -478,12 +488,18 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
     states_sql = ", ".join(_lit(st) for st in STATES)
     # every pusher takes the counter's row lock before any event lock (one lock order: no deadlocks)
     lock_seq = "" if bigserial else "PERFORM 1 FROM seq_counter WHERE id = 1 FOR UPDATE;"
+    batch_start = "" if bigserial else """SELECT value INTO v_seq FROM seq_counter WHERE id = 1 FOR UPDATE;
+    PERFORM set_config('onemap.batch_seq', v_seq::text, true);"""
+    batch_end = "" if bigserial else """UPDATE seq_counter SET value = current_setting('onemap.batch_seq')::bigint
+    WHERE id = 1 AND value IS DISTINCT FROM current_setting('onemap.batch_seq')::bigint;"""
     return f"""
 CREATE OR REPLACE FUNCTION apply_mutation(p_client_id text, p_mutation_id bigint, p_schema integer,
-                                          p_fingerprint text, p_args jsonb, p_street text, p_dept text)
+                                          p_fingerprint text, p_args jsonb, p_street text, p_dept text,
+                                          p_in_batch boolean)
 RETURNS jsonb LANGUAGE plpgsql SET search_path = {SERVER_SCHEMA}, pg_temp AS $fn$
 -- The rules of one push, written once: push_mutation and push_mutations both call this (owner-only,
 -- not granted: the caller has checked the versions and the desk; p_street/p_dept are its scope).
+-- p_in_batch: called by push_mutations, which holds the counter row and touches the client itself.
 DECLARE
     v_street text := p_street;
     v_dept text := p_dept;
@@ -592,7 +608,9 @@ BEGIN
         -- a rejection is final: stored, no server_seq
         v_outcome := jsonb_build_object('status', 'rejected', 'code', v_code, 'reason', v_reason,
                                         'server_state', server_state(v_uid));
-        PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        IF NOT p_in_batch THEN
+            PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        END IF;
         {ledger_insert};
         RETURN v_outcome;
     END IF;
@@ -611,7 +629,9 @@ BEGIN
         END IF;
     END IF;
     v_new := v_new || jsonb_build_object('uid', v_uid, 'status', v_to, 'version', v_version);
-    PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+    IF NOT p_in_batch THEN  -- a batch touches its client once, at its end (one row version, not one each)
+        PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+    END IF;
     -- 5. server_seq: the one-row counter under lock (seq order = commit order, no gaps)
     {take_seq}
     IF v_op = 'report' THEN
@@ -659,7 +679,8 @@ BEGIN
 {_version_check()}
 {_DESK_CHECK}
     {lock_seq}
-    v_outcome := apply_mutation(p_client_id, p_mutation_id, p_schema, p_fingerprint, p_args, v_street, desk_dept());
+    v_outcome := apply_mutation(p_client_id, p_mutation_id, p_schema, p_fingerprint, p_args, v_street, desk_dept(),
+                                false);
     IF v_outcome->>'status' = 'applied' THEN
         PERFORM pg_notify('onemap_changes', v_outcome->>'server_seq');
     END IF;
@@ -683,6 +704,8 @@ DECLARE
     v_out jsonb;
     v_outs jsonb := '[]'::jsonb;
     v_last bigint;
+    v_last_mid bigint;
+    v_seq bigint;
 BEGIN
 {_version_check()}
 {_DESK_CHECK}
@@ -690,19 +713,24 @@ BEGIN
         RETURN jsonb_build_object('ok', false, 'status', 'bad_request', 'reason', 'bad_request',
             'message', 'p_batch must be a JSON array of {{mutation_id, fingerprint, args}}');
     END IF;
-    {lock_seq}
+    {batch_start}
     FOR v_item IN SELECT x.item FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS x(item, n) ORDER BY x.n LOOP
         BEGIN
             v_out := apply_mutation(p_client_id, (v_item->>'mutation_id')::bigint, p_schema, v_item->>'fingerprint',
-                                    v_item->'args', v_street, v_dept);
+                                    v_item->'args', v_street, v_dept, true);
         EXCEPTION WHEN OTHERS THEN
             v_out := jsonb_build_object('status', 'error', 'sqlstate', SQLSTATE, 'reason', SQLERRM,
                                         'mutation_id', v_item->'mutation_id');
         END;
         v_outs := v_outs || jsonb_build_array(v_out);
+        IF v_out->>'status' IN ('applied', 'rejected') THEN  -- recorded in the ledger
+            v_last_mid := greatest(v_last_mid, (v_item->>'mutation_id')::bigint);
+        END IF;
         EXIT WHEN v_out->>'status' IS DISTINCT FROM 'applied';
         v_last := greatest(v_last, (v_out->>'server_seq')::bigint);
     END LOOP;
+    {batch_end}
+    PERFORM touch_client(p_client_id, p_schema, v_last_mid, NULL, v_street);
     IF v_last IS NOT NULL THEN
         PERFORM pg_notify('onemap_changes', v_last::text);
     END IF;

@@ -95,6 +95,14 @@ def test_an_error_undoes_only_that_mutation(up):
     assert outs[1]["sqlstate"] == "22P02" and outs[1]["mutation_id"] == "not-a-number"
     assert one(up, "SELECT array_agg(mutation_id ORDER BY mutation_id) FROM onemap.ledger") == [1, 2, 3]
     assert one(up, "SELECT value FROM onemap.seq_counter") == 3  # no gap: the failed one took no seq
+    # a failure after the mutation took its seq (a bad drill_id in the INSERT): the seq is given back
+    bad = report_args(drill_id="not-an-integer")
+    outs = push_batch(up, "C1", [(4, report_args()), (5, bad), (6, report_args())])
+    assert [o["status"] for o in outs] == ["applied", "error"] and outs[0]["server_seq"] == 4
+    assert one(up, "SELECT value FROM onemap.seq_counter") == 4
+    assert push_batch(up, "C1", [(6, report_args())])[0]["server_seq"] == 5
+    assert one(up, "SELECT array_agg(server_seq ORDER BY server_seq) FROM onemap.changes") == [1, 2, 3, 4, 5]
+    assert one(up, "SELECT last_mutation_id FROM onemap.clients WHERE client_id = 'C1'") == 6
 
 
 def test_versions_and_bad_input_answer_an_object(up):
@@ -119,7 +127,7 @@ def test_a_desk_role_may_call_it_and_its_scope_is_checked(pg_dsn):
                                        (3, report_args(street="320613001"))])  # fmt: skip
         assert [o["status"] for o in outs] == ["applied", "rejected"] and outs[1]["code"] == "scope"
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            desk.execute("SELECT onemap.apply_mutation('D1', 9, 1, 'x', '{}'::jsonb, NULL, NULL)")
+            desk.execute("SELECT onemap.apply_mutation('D1', 9, 1, 'x', '{}'::jsonb, NULL, NULL, true)")
 
 
 def test_concurrent_batches_and_single_pushes_keep_seq_gap_free_in_commit_order(pg_dsn):
