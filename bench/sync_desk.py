@@ -222,6 +222,8 @@ def _announce_schema_version(version: int) -> None:
         return
     if hasattr(client_mod, "SYNC_SCHEMA_VERSION"):
         client_mod.SYNC_SCHEMA_VERSION = version
+    if hasattr(client_mod, "PUSH_BATCH"):  # the previous client sends one push_mutation per row
+        client_mod.PUSH_BATCH = 1
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

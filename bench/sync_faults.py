@@ -560,9 +560,16 @@ class Campaign:
 
     def _kill_mid_push(self, i: int) -> None:
         """Let the desk's outbox grow behind a cut, heal, and kill -9 once its push is under way:
-        the server has applied part of the backlog and the replica has not yet recorded it (the
-        client records answers in batches), so the restarted desk must re-send them and get the
-        ledger's stored answers."""
+        the server has applied part of the backlog and the replica has not yet recorded it, so the
+        restarted desk must re-send them and get the ledger's stored answers.
+
+        A batched push answers the whole backlog in one reply, and the gap between its commit and
+        its record in the replica is too short to hit by polling, so the killer makes the gap:
+        it holds the server's seq counter row (every push takes it first) from before the heal;
+        once the desk's hello is seen it takes the replica's write lock (the desk's push is then
+        waiting on the server, not on SQLite), releases the counter, and kills the desk when the
+        server has applied its backlog — which the desk cannot record meanwhile. Other desks'
+        pushes wait for the counter for that moment (well under a second; a server stall)."""
         desk, proxy = self.desks[i], self.proxies[i]
         proxy.cut()
         self.log(f"cut desk{i:02d} (building a backlog before the kill)")
@@ -571,24 +578,35 @@ class Campaign:
         client = _client_id(desk.db)
         import psycopg
 
-        with psycopg.connect(self.admin_dsn, autocommit=True) as admin:
-            def server_last() -> int:
-                row = admin.execute("SELECT last_mutation_id FROM onemap.clients WHERE client_id = %s",
-                                    (client,)).fetchone()  # fmt: skip
-                return int(row[0] or 0) if row else 0
+        hold = sqlite3.connect(str(desk.db), timeout=10, isolation_level=None, check_same_thread=False)
+        hold.execute("PRAGMA busy_timeout = 10000")
+        now, applied_ahead = before, 0
+        try:
+            with psycopg.connect(self.admin_dsn, autocommit=True) as admin, \
+                    psycopg.connect(self.admin_dsn) as gate:  # fmt: skip
+                def server(col: str):
+                    row = admin.execute(f"SELECT {col} FROM onemap.clients WHERE client_id = %s", (client,)).fetchone()
+                    return row[0] if row else None
 
-            base = server_last()
-            proxy.heal()
-            deadline = time.monotonic() + 5
-            now, applied_ahead = before, 0
-            while before and time.monotonic() < deadline:
-                applied_ahead = server_last() - base
-                if applied_ahead > 0:
-                    now = _pending(desk.db)
-                    if now > 0:
+                gate.execute("SELECT 1 FROM onemap.seq_counter WHERE id = 1 FOR UPDATE")  # pushes wait here
+                base, seen = int(server("last_mutation_id") or 0), server("seen_at")
+                proxy.heal()
+                deadline = time.monotonic() + 4
+                while time.monotonic() < deadline and server("seen_at") == seen:
+                    time.sleep(0.002)  # until the desk's hello: its offline round has ended
+                hold.execute("BEGIN IMMEDIATE")  # from now on the desk cannot record answers
+                gate.rollback()  # its push (waiting for the counter, or about to send) goes through
+                deadline = time.monotonic() + 4
+                while before and time.monotonic() < deadline:
+                    applied_ahead = int(server("last_mutation_id") or 0) - base
+                    if applied_ahead > 0:
+                        now = _pending(desk.db)
                         break
-                time.sleep(0.002)
-        desk.kill9()
+                    time.sleep(0.002)
+            desk.kill9()
+        finally:
+            if hold.in_transaction:
+                hold.execute("ROLLBACK")
         mid = applied_ahead > 0 and now > 0
         self.result.stats["kill"] = {"desk": desk.name, "pending_before": before, "pending_at_kill": now,
                                      "server_applied_of_backlog": applied_ahead, "mid_push": mid}  # fmt: skip
@@ -596,6 +614,7 @@ class Campaign:
                  f"applied on the server when killed")
         remaining = self.cfg.seconds - (time.monotonic() - self.t0)
         desk.start(max(0.0, remaining))
+        hold.close()  # after the restart: never the file's last connection (see live_reader)
         self.log(f"desk{i:02d} restarted on the same replica file")
 
     # -- healing and convergence --------------------------------------------------------------

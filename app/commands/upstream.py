@@ -4,8 +4,9 @@
   lifecycle table, functions, the ``onemap_desktop`` group role); idempotent.
 - ``upstream seed --dsn DSN --from-db PATH``: load a replica's events/log/whistles as the initial
   state, and its reference data for clones (a freshly initialised upstream only).
-- ``upstream add-desk --dsn DSN --role NAME --password PW [--street CODE]``: a desktop's login
-  role; it may only call the sync functions; ``--street`` limits its writes to one street.
+- ``upstream add-desk --dsn DSN --role NAME --password PW [--street CODE | --department CODE]``:
+  a desktop's login role; it may only call the sync functions; ``--street`` limits its writes to
+  one street, ``--department`` to the events dispatched to (or summoning) one department.
 - ``upstream compact --dsn DSN [--days N]``: drop feed rows every replica seen in N days has.
 - ``upstream status --dsn DSN [--json]``: head seq, feed floor, clients, ledger size, content hash.
 
@@ -45,7 +46,10 @@ def add_parser(sub) -> None:
                   global_options=False)  # fmt: skip
     desk.add_argument("--role", dest="desk_role", metavar="NAME", required=True, help="login role name (lower case)")
     desk.add_argument("--password", metavar="PW", required=True)
-    desk.add_argument("--street", metavar="CODE", help="street scope (omit for the district centre)")
+    scope = desk.add_mutually_exclusive_group()
+    scope.add_argument("--street", metavar="CODE", help="street scope (omit both for the district centre)")
+    scope.add_argument("--department", metavar="CODE",
+                       help="department scope: its dispatched events, and check-in/note where summoned")  # fmt: skip
     comp = action("compact", "drop feed rows every replica seen recently has pulled")
     comp.add_argument("--days", type=int, default=30, help="replicas not seen for this many days are ignored (30)")
     st = action("status", "head seq, clients, ledger size and content hash")
@@ -80,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{counts['whistles']} whistles from {path}; reference data {counts['reference_bytes']:,} bytes; "
                   f"feed starts after seq {counts['head']}", file=sys.stderr)  # fmt: skip
         elif action == "add-desk":
-            upstream.add_desk(dsn, args.desk_role, args.password, args.street)
-            scope = f"street {args.street}" if args.street else "the district"
+            upstream.add_desk(dsn, args.desk_role, args.password, args.street, args.department)
+            scope = (f"street {args.street}" if args.street
+                     else f"department {args.department}" if args.department else "the district")  # fmt: skip
             print(f"onemap: upstream: desk role {args.desk_role} ready for {scope}", file=sys.stderr)
         elif action == "compact":
             out = upstream.compact(dsn, days=args.days)

@@ -5,13 +5,17 @@ One round (:meth:`SyncClient.sync_once`):
 1. **hello** — protocol/schema versions and identity. The server answers the highest
    ``mutation_id`` it has seen for our ``client_id``; if that is above our own highest, this file
    is a restored backup or a copy → a new ``client_id`` (pending rows are re-labelled).
-2. **push** — every pending outbox row in ``mutation_id`` order, one ``push_mutation`` call each
-   (autocommit: one server transaction per call). ``applied`` → the row is marked applied;
+2. **push** — every pending outbox row in ``mutation_id`` order, in batches of up to
+   :data:`PUSH_BATCH` rows, one ``push_mutations`` call (one server transaction) each; the server
+   answers the outcomes up to the first one that is not ``applied``. (A server that does not
+   announce ``push_batch`` at hello gets one ``push_mutation`` call per row, as before.)
+   ``applied`` → the row is marked applied;
    ``rejected`` → in ONE SQLite transaction the row is marked rejected, a ``sync_refusals`` row
    is written, the event is rolled back to the server's state, and every later pending mutation
    of the same event is refused too ("depends on refused mutation N"). ``client_conflict`` →
    new ``client_id`` and the same row is sent again. A connection lost after sending → the same
-   ``(client_id, mutation_id)`` is sent again: the server's ledger answers with the stored outcome.
+   batch (the same ``(client_id, mutation_id)`` pairs) is sent again: the server's ledger answers
+   the ones it already applied with their stored outcomes.
 3. **pull** — ``pull_changes`` until idle; each batch and its cursor in ONE SQLite transaction
    with ``sync_state.applying = 1`` (the outbox trigger does not re-queue pulled rows).
    ``snapshot_required`` → the snapshot is re-copied in place, pending rows kept.
@@ -23,6 +27,7 @@ no SQLite lock is held while waiting for the network.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import socket
@@ -45,6 +50,8 @@ STATEMENT_TIMEOUT_MS = 15_000
 CLIENT_TIMEOUT_S = 25.0  # a reply that never comes (a dropped packet): the socket is shut after this
 PULL_ROWS = 1000
 APPLIED_FLUSH = 200  # applied answers marked per SQLite transaction
+PUSH_BATCH = 200  # outbox rows per push_mutations call (1 = one push_mutation call per row)
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
 TOPICS_PULL = ("events", "event_log", "whistles", "sync")
 
 
@@ -54,6 +61,10 @@ class SyncNotConfigured(Exception):
 
 class SyncVersionError(Exception):
     """The upstream does not accept this console's protocol or schema version."""
+
+
+class SyncServerError(Exception):
+    """The upstream failed on one mutation of a batch (the ones before it are applied and marked)."""
 
 
 @dataclass
@@ -168,6 +179,7 @@ class SyncClient:
             raise SyncNotConfigured(f"{replica.path}: no upstream remembered; give --upstream DSN")
         self.dsn = dsn or state["upstream"]
         self._pg = None
+        self._batch = False  # set at hello: the upstream has push_mutations
 
     # -- connection ------------------------------------------------------------------------
     def _connect(self):
@@ -234,6 +246,8 @@ class SyncClient:
             self._pull(rep, max_batches)
         except SyncVersionError as exc:
             rep.error = str(exc)
+        except SyncServerError as exc:
+            rep.error = f"upstream error: {exc}"
         except (psycopg.OperationalError, psycopg.InterfaceError, OSError) as exc:
             rep.online = False
             rep.error = f"upstream unreachable: {_first_line(exc)}"
@@ -274,6 +288,7 @@ class SyncClient:
         ans = self._call("hello", state["client_id"], PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, ours)
         if not ans.get("ok", True):
             self._refused_hello(ans)
+        self._batch = bool(ans.get("push_batch")) and PUSH_BATCH > 1
         server_last = int(ans.get("server_last_mutation_id") or 0)
         if server_last > ours:
             rotate_client_id(self.replica, f"restored or copied replica: the server has seen mutation "
@@ -290,8 +305,95 @@ class SyncClient:
 
     # -- push ------------------------------------------------------------------------------
     def _push(self, rep: SyncReport) -> None:
-        """Every pending row in order. Applied answers are marked in small batches (a crash before
-        the mark only means the row is sent again: the ledger answers the same)."""
+        if self._batch:
+            self._push_batches(rep)
+        else:
+            self._push_rows(rep)
+
+    def _push_batches(self, rep: SyncReport) -> None:
+        """Every row pending now, in order, :data:`PUSH_BATCH` per ``push_mutations`` call. The
+        answer stops at the first outcome that is not ``applied``; that one is handled (refusal,
+        client id rotation, a transient server error) and the next batch starts after what was
+        answered. Applied answers are marked as they come (a crash before the mark only means the
+        rows are sent again: the ledger answers the same)."""
+        last = self._reader.execute("SELECT max(mutation_id) FROM outbox WHERE state = 'pending'").fetchone()[0]
+        after, conflicts, transient = 0, 0, 0
+        done: list[tuple[int, dict]] = []
+        try:
+            while last is not None:
+                rows = self._reader.execute(
+                    "SELECT mutation_id, op, event_uid, client_id, args FROM outbox WHERE state = 'pending' "
+                    "AND mutation_id > ? AND mutation_id <= ? ORDER BY mutation_id LIMIT ?",
+                    (after, last, PUSH_BATCH),
+                ).fetchall()
+                if not rows:
+                    return
+                client_id = rows[0]["client_id"]  # pending rows share it (rotation re-labels them all)
+                rows = list(itertools.takewhile(lambda r, c=client_id: r["client_id"] == c, rows))
+                batch = []
+                for r in rows:
+                    args = orjson.loads(r["args"])
+                    batch.append({"mutation_id": r["mutation_id"], "fingerprint": fingerprint(args), "args": args})
+                outcomes = self._push_batch(client_id, batch)
+                for row, outcome in zip(rows, outcomes, strict=False):
+                    mid, status = row["mutation_id"], outcome.get("status")
+                    if status == "applied":
+                        rep.pushed += 1
+                        rep.applied += 1
+                        done.append((mid, outcome))
+                        after = mid
+                        if len(done) >= APPLIED_FLUSH:
+                            self._applied(done)
+                        continue
+                    self._applied(done)
+                    if status == "rejected":
+                        rep.pushed += 1
+                        rep.rejected += self._rejected(row, outcome)
+                        after = mid
+                    elif status == "client_conflict":
+                        conflicts += 1
+                        if conflicts > 3:
+                            raise SyncVersionError(f"mutation {mid}: client id conflict persists")
+                        rotate_client_id(self.replica, f"client_conflict on mutation {mid}: "
+                                                       "another replica uses this client id")  # fmt: skip
+                        rep.rotated_client_id = True
+                    elif status == "error" and outcome.get("sqlstate") in TRANSIENT_SQLSTATES and transient < 3:
+                        transient += 1
+                        log.info("sync: mutation %d hit %s on the server; sending it again", mid, outcome.get("reason"))
+                    elif status == "error":
+                        raise SyncServerError(f"mutation {mid}: {outcome.get('reason')} (SQLSTATE {outcome.get('sqlstate')})")
+                    else:
+                        raise SyncVersionError(f"unexpected answer to mutation {mid}: {outcome}")
+                    break  # the rest of this batch was not applied: the next batch starts after `after`
+        finally:
+            self._applied(done)
+
+    def _push_batch(self, client_id: str, batch: list[dict]) -> list[dict]:
+        """One ``push_mutations`` call; a lost reply → the same batch once more on a new connection."""
+        import psycopg
+
+        for attempt in range(2):
+            try:
+                ans = self._call("push_mutations", client_id, PROTOCOL_VERSION, SYNC_SCHEMA_VERSION, batch)
+            except psycopg.OperationalError:
+                if attempt >= 1:
+                    raise
+                log.info("sync: no answer for mutations %d…%d; sending them again (the ledger answers)",
+                         batch[0]["mutation_id"], batch[-1]["mutation_id"])  # fmt: skip
+                continue
+            if isinstance(ans, dict):  # refused as a whole: version, unknown desk, bad request
+                if ans.get("reason") == "version":
+                    self._refused_hello(ans)
+                raise SyncVersionError(f"upstream refused push: {ans.get('message') or ans.get('reason') or ans}")
+            if not ans:
+                raise SyncVersionError(f"no answer to mutations {batch[0]['mutation_id']}…")
+            return ans
+        raise SyncVersionError("push: no usable answer")  # pragma: no cover
+
+    def _push_rows(self, rep: SyncReport) -> None:
+        """Every pending row in order, one ``push_mutation`` each (an upstream without batches).
+        Applied answers are marked in small batches (a crash before the mark only means the row
+        is sent again: the ledger answers the same)."""
         rows = self._reader.execute(
             "SELECT mutation_id, op, event_uid, args FROM outbox WHERE state = 'pending' ORDER BY mutation_id"
         ).fetchall()

@@ -6,7 +6,9 @@ The contract is ``docs/sync.md``. Nothing here is run by itself: ``db/sync/upstr
 
 The ``lifecycle`` and ``overlay_rules`` rows are **generated** from ``app/lifecycle.py``
 (``TRANSITIONS``; ``check_overlay`` evaluated over every state × overlay), so the server checks
-the same table the replicas use and nobody writes the rules a second time.
+the same table the replicas use and nobody writes the rules a second time. Likewise
+``department_actions`` (what a department desk may push on an event dispatched to it / one that
+summoned it) is generated from ``app/access.py`` ``DEPARTMENT_ACTIONS``/``SUMMONED_ACTIONS``.
 
 Unsafe variants (negative controls for the fault campaign, tests only):
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import orjson
 
+from app import access
 from app.lifecycle import OVERLAYS, STAGE_COLUMN, STATES, TRANSITIONS, IllegalTransition, check_overlay
 from db.sync.protocol import DESK_ROLE, PROTOCOL_VERSION, SERVER_SCHEMA, SYNC_SCHEMA_VERSION
 
@@ -54,6 +57,7 @@ ACTION_COLUMNS: dict[str, tuple[str, ...]] = {
 DESK_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("hello", "text, integer, integer, bigint"),
     ("push_mutation", "text, bigint, integer, integer, text, jsonb"),
+    ("push_mutations", "text, integer, integer, jsonb"),
     ("pull_changes", "text, integer, integer, bigint, integer"),
     ("snapshot_head", "text, integer, integer"),
     ("snapshot_events", "text, integer, integer, text, integer"),
@@ -81,6 +85,22 @@ def overlay_rows() -> list[tuple[str, str]]:
             except IllegalTransition:
                 continue
             rows.append((action, status))
+    return rows
+
+
+def department_action_rows() -> list[tuple[str, str]]:
+    """``(relation, op)``: what a department desk may push on an event ``assigned`` to it
+    (``app.access.DEPARTMENT_ACTIONS``) and on one whose whistles ``summoned`` it
+    (``SUMMONED_ACTIONS``). ``read`` is not a mutation and is left out; any other name that is
+    not a server op means the two tables drifted apart, and init refuses to build."""
+    ops = {"report", *OVERLAYS, *(a for nxt in TRANSITIONS.values() for a in nxt)}
+    not_ops = {access.READ}
+    rows = []
+    for relation, actions in (("assigned", access.DEPARTMENT_ACTIONS), ("summoned", access.SUMMONED_ACTIONS)):
+        unknown = set(actions) - ops - not_ops
+        if unknown:
+            raise ValueError(f"app.access {relation} actions {sorted(unknown)} are not sync ops ({sorted(ops)})")
+        rows.extend((relation, a) for a in sorted(set(actions) - not_ops))
     return rows
 
 
@@ -202,6 +222,12 @@ CREATE TABLE IF NOT EXISTS desk_roles (
     role_name text PRIMARY KEY,
     scope_street text
 );
+ALTER TABLE desk_roles ADD COLUMN IF NOT EXISTS scope_dept text;  -- department desks (added after v1 servers)
+CREATE TABLE IF NOT EXISTS department_actions (
+    relation text NOT NULL CHECK (relation IN ('assigned', 'summoned')),
+    action text NOT NULL,
+    PRIMARY KEY (relation, action)
+);
 CREATE TABLE IF NOT EXISTS reference (
     name text PRIMARY KEY,
     data bytea NOT NULL,
@@ -238,6 +264,9 @@ INSERT INTO overlay_rules (action, status) VALUES
 DELETE FROM action_columns;
 INSERT INTO action_columns (action, col) VALUES
     {_values(action_column_rows())};
+DELETE FROM department_actions;
+INSERT INTO department_actions (relation, action) VALUES
+    {_values(department_action_rows())};
 DELETE FROM image_defaults;
 INSERT INTO image_defaults (schema_version, defaults) VALUES
     {_values(defaults)};
@@ -287,6 +316,44 @@ BEGIN
     street := NULL;
     known := EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
           OR session_user = (SELECT pg_get_userbyid(n.nspowner) FROM pg_namespace n WHERE n.nspname = '{SERVER_SCHEMA}');
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION desk_dept() RETURNS text
+LANGUAGE sql STABLE SET search_path = {SERVER_SCHEMA}, pg_temp AS $fn$
+    SELECT d.scope_dept FROM desk_roles d WHERE d.role_name = session_user
+$fn$;
+
+CREATE OR REPLACE FUNCTION dept_scope_refusal(p_dept text, p_op text, p_uid text, p_event jsonb) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = {SERVER_SCHEMA}, pg_temp AS $fn$
+-- NULL when department p_dept may push p_op on the event (server image p_event, NULL for a report),
+-- else the reason. Rules: app.access (department_actions is generated from it).
+DECLARE
+    v_assigned boolean;
+    v_summoned boolean;
+BEGIN
+    IF p_op = 'report' OR p_event IS NULL THEN
+        RETURN '超出本部门范围 / out of scope: department ' || p_dept
+               || ' receives dispatched work; it does not report events';
+    END IF;
+    v_assigned := coalesce((p_event->>'assignee_kind') = 'department' AND (p_event->>'assignee_code') = p_dept, false);
+    v_summoned := EXISTS (
+        SELECT 1 FROM whistles w,
+             jsonb_array_elements(CASE jsonb_typeof(w.data->'departments')
+                                      WHEN 'array' THEN w.data->'departments'
+                                      WHEN 'string' THEN (w.data->>'departments')::jsonb
+                                      ELSE '[]'::jsonb END) d
+        WHERE w.event_uid = p_uid AND d->>'department_code' = p_dept);
+    IF (v_assigned AND EXISTS (SELECT 1 FROM department_actions a WHERE a.relation = 'assigned' AND a.action = p_op))
+       OR (v_summoned AND EXISTS (SELECT 1 FROM department_actions a WHERE a.relation = 'summoned' AND a.action = p_op)) THEN
+        RETURN NULL;
+    END IF;
+    IF v_assigned OR v_summoned THEN
+        RETURN '超出本部门范围 / out of scope: department ' || p_dept || ' may not ' || p_op || ' event ' || p_uid
+               || CASE WHEN v_assigned THEN ' (dispatched to it)' ELSE ' (it was only summoned by a whistle)' END;
+    END IF;
+    RETURN '超出本部门范围 / out of scope: event ' || p_uid || ' was not dispatched to department ' || p_dept
+           || ' and did not summon it';
 END
 $fn$;
 
@@ -360,18 +427,27 @@ BEGIN
     SELECT coalesce(max(mutation_id), 0) INTO v_server_last FROM ledger WHERE client_id = p_client_id;
     PERFORM touch_client(p_client_id, p_schema, NULL, NULL, v_street);
     RETURN jsonb_build_object('ok', true, 'server_last_mutation_id', v_server_last,
-        'feed_floor', feed_floor(), 'head', feed_head(), 'scope_street', v_street,
-        'protocol', {PROTOCOL_VERSION}, 'schema', {SYNC_SCHEMA_VERSION});
+        'feed_floor', feed_floor(), 'head', feed_head(), 'scope_street', v_street, 'scope_dept', desk_dept(),
+        'push_batch', true, 'protocol', {PROTOCOL_VERSION}, 'schema', {SYNC_SCHEMA_VERSION});
 END
 $fn$;
 """
 
 
 def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
-    """``push_mutation``: lock, THEN ledger, checks, apply, seq, change row, ledger row."""
+    """``apply_mutation`` (lock, THEN ledger, checks, apply, seq, change row, ledger row) and the two
+    desk functions that call it: ``push_mutation`` (one) and ``push_mutations`` (a batch)."""
     bigserial = "bigserial" in unsafe
     take_early = "v_seq := nextval('unsafe_seq');" if bigserial else ""
-    take_seq = "" if bigserial else "UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value INTO v_seq;"
+    # A batch holds the counter's row lock from its start: it counts in a transaction-local setting
+    # (rolled back with a failed mutation's subtransaction, as the row would be) and writes the row
+    # once at its end, instead of one new row version per mutation (a chain each update walks).
+    take_seq = "" if bigserial else """IF p_in_batch THEN
+        v_seq := current_setting('onemap.batch_seq')::bigint + 1;
+        PERFORM set_config('onemap.batch_seq', v_seq::text, true);
+    ELSE
+        UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value INTO v_seq;
+    END IF;"""
     late_sleep = "PERFORM pg_sleep(random() * 0.004);" if bigserial else ""
     if "no_ledger" in unsafe:
         ledger_lookup = "    -- unsafe 'no_ledger': no ledger lookup, no log-uid check"
@@ -396,7 +472,9 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
     IF FOUND THEN
         v_outcome := coalesce(v_outcome, jsonb_build_object('status', 'applied', 'server_seq', v_prev_seq,
                                                             'version', v_ev.version));
-        PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        IF NOT p_in_batch THEN
+            PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        END IF;
         INSERT INTO ledger (client_id, mutation_id, fingerprint, outcome)
         VALUES (p_client_id, p_mutation_id, p_fingerprint, v_outcome);
         RETURN v_outcome;
@@ -408,13 +486,23 @@ def push_sql(unsafe: frozenset[str] = frozenset()) -> str:
            "fingerprint = EXCLUDED.fingerprint" if "no_ledger" in unsafe else "")
     )
     states_sql = ", ".join(_lit(st) for st in STATES)
+    # every pusher takes the counter's row lock before any event lock (one lock order: no deadlocks)
+    lock_seq = "" if bigserial else "PERFORM 1 FROM seq_counter WHERE id = 1 FOR UPDATE;"
+    batch_start = "" if bigserial else """SELECT value INTO v_seq FROM seq_counter WHERE id = 1 FOR UPDATE;
+    PERFORM set_config('onemap.batch_seq', v_seq::text, true);"""
+    batch_end = "" if bigserial else """UPDATE seq_counter SET value = current_setting('onemap.batch_seq')::bigint
+    WHERE id = 1 AND value IS DISTINCT FROM current_setting('onemap.batch_seq')::bigint;"""
     return f"""
-CREATE OR REPLACE FUNCTION push_mutation(p_client_id text, p_mutation_id bigint, p_protocol integer,
-                                         p_schema integer, p_fingerprint text, p_args jsonb)
-RETURNS jsonb {_HEADER} AS $fn$
+CREATE OR REPLACE FUNCTION apply_mutation(p_client_id text, p_mutation_id bigint, p_schema integer,
+                                          p_fingerprint text, p_args jsonb, p_street text, p_dept text,
+                                          p_in_batch boolean)
+RETURNS jsonb LANGUAGE plpgsql SET search_path = {SERVER_SCHEMA}, pg_temp AS $fn$
+-- The rules of one push, written once: push_mutation and push_mutations both call this (owner-only,
+-- not granted: the caller has checked the versions and the desk; p_street/p_dept are its scope).
+-- p_in_batch: called by push_mutations, which holds the counter row and touches the client itself.
 DECLARE
-    v_known boolean;
-    v_street text;
+    v_street text := p_street;
+    v_dept text := p_dept;
     v_op text := p_args->>'op';
     v_uid text := p_args->>'event_uid';
     v_log jsonb := p_args->'log';
@@ -434,8 +522,6 @@ DECLARE
     v_ev_street text;
     v_other text;
 BEGIN
-{_version_check()}
-{_DESK_CHECK}
     IF p_client_id IS NULL OR p_client_id = '' OR p_mutation_id IS NULL OR p_fingerprint IS NULL
        OR v_op IS NULL OR v_uid IS NULL OR jsonb_typeof(v_log) IS DISTINCT FROM 'object'
        OR jsonb_typeof(v_img) IS DISTINCT FROM 'object' OR v_log->>'uid' IS NULL THEN
@@ -487,6 +573,12 @@ BEGIN
         v_reason := '超出本工作站范围 / out of scope: desk ' || session_user || ' serves street ' || v_street
                     || ', the event is in ' || coalesce(v_ev_street, 'no street');
     END IF;
+    IF v_code IS NULL AND v_dept IS NOT NULL THEN
+        v_reason := dept_scope_refusal(v_dept, v_op, v_uid, CASE WHEN v_found THEN v_ev.data END);
+        IF v_reason IS NOT NULL THEN
+            v_code := 'scope';
+        END IF;
+    END IF;
     IF v_code IS NULL AND v_op = 'report' THEN
         v_to := coalesce(v_img->>'status', 'reported');
     ELSIF v_code IS NULL AND EXISTS (SELECT 1 FROM lifecycle WHERE action = v_op) THEN
@@ -516,7 +608,9 @@ BEGIN
         -- a rejection is final: stored, no server_seq
         v_outcome := jsonb_build_object('status', 'rejected', 'code', v_code, 'reason', v_reason,
                                         'server_state', server_state(v_uid));
-        PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        IF NOT p_in_batch THEN
+            PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+        END IF;
         {ledger_insert};
         RETURN v_outcome;
     END IF;
@@ -535,7 +629,9 @@ BEGIN
         END IF;
     END IF;
     v_new := v_new || jsonb_build_object('uid', v_uid, 'status', v_to, 'version', v_version);
-    PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+    IF NOT p_in_batch THEN  -- a batch touches its client once, at its end (one row version, not one each)
+        PERFORM touch_client(p_client_id, p_schema, p_mutation_id, NULL, v_street);
+    END IF;
     -- 5. server_seq: the one-row counter under lock (seq order = commit order, no gaps)
     {take_seq}
     IF v_op = 'report' THEN
@@ -566,9 +662,79 @@ BEGIN
     -- 6. the ledger
     v_outcome := jsonb_build_object('status', 'applied', 'server_seq', v_seq, 'version', v_version);
     {ledger_insert};
-    PERFORM pg_notify('onemap_changes', v_seq::text);
     {late_sleep}
     RETURN v_outcome;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION push_mutation(p_client_id text, p_mutation_id bigint, p_protocol integer,
+                                         p_schema integer, p_fingerprint text, p_args jsonb)
+RETURNS jsonb {_HEADER} AS $fn$
+-- one mutation, one transaction (the previous client's path; kept). The counter row is locked first.
+DECLARE
+    v_known boolean;
+    v_street text;
+    v_outcome jsonb;
+BEGIN
+{_version_check()}
+{_DESK_CHECK}
+    {lock_seq}
+    v_outcome := apply_mutation(p_client_id, p_mutation_id, p_schema, p_fingerprint, p_args, v_street, desk_dept(),
+                                false);
+    IF v_outcome->>'status' = 'applied' THEN
+        PERFORM pg_notify('onemap_changes', v_outcome->>'server_seq');
+    END IF;
+    RETURN v_outcome;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION push_mutations(p_client_id text, p_protocol integer, p_schema integer, p_batch jsonb)
+RETURNS jsonb {_HEADER} AS $fn$
+-- A batch [{{mutation_id, fingerprint, args}}, …] in ONE transaction, applied in order by the same
+-- apply_mutation, each in its own subtransaction (an error undoes that mutation only). Returns the
+-- outcomes up to and including the first one that is not 'applied' (rejected, client_conflict, or
+-- {{status: 'error', sqlstate, reason}}): the desk handles it before sending anything after it.
+-- Lock order (every push and delete_event): the seq counter's row first, then the events, so pushers
+-- never deadlock; they are serialised, as the counter serialised them from seq to commit anyway.
+DECLARE
+    v_known boolean;
+    v_street text;
+    v_dept text := desk_dept();
+    v_item jsonb;
+    v_out jsonb;
+    v_outs jsonb := '[]'::jsonb;
+    v_last bigint;
+    v_last_mid bigint;
+    v_seq bigint;
+BEGIN
+{_version_check()}
+{_DESK_CHECK}
+    IF jsonb_typeof(p_batch) IS DISTINCT FROM 'array' THEN
+        RETURN jsonb_build_object('ok', false, 'status', 'bad_request', 'reason', 'bad_request',
+            'message', 'p_batch must be a JSON array of {{mutation_id, fingerprint, args}}');
+    END IF;
+    {batch_start}
+    FOR v_item IN SELECT x.item FROM jsonb_array_elements(p_batch) WITH ORDINALITY AS x(item, n) ORDER BY x.n LOOP
+        BEGIN
+            v_out := apply_mutation(p_client_id, (v_item->>'mutation_id')::bigint, p_schema, v_item->>'fingerprint',
+                                    v_item->'args', v_street, v_dept, true);
+        EXCEPTION WHEN OTHERS THEN
+            v_out := jsonb_build_object('status', 'error', 'sqlstate', SQLSTATE, 'reason', SQLERRM,
+                                        'mutation_id', v_item->'mutation_id');
+        END;
+        v_outs := v_outs || jsonb_build_array(v_out);
+        IF v_out->>'status' IN ('applied', 'rejected') THEN  -- recorded in the ledger
+            v_last_mid := greatest(v_last_mid, (v_item->>'mutation_id')::bigint);
+        END IF;
+        EXIT WHEN v_out->>'status' IS DISTINCT FROM 'applied';
+        v_last := greatest(v_last, (v_out->>'server_seq')::bigint);
+    END LOOP;
+    {batch_end}
+    PERFORM touch_client(p_client_id, p_schema, v_last_mid, NULL, v_street);
+    IF v_last IS NOT NULL THEN
+        PERFORM pg_notify('onemap_changes', v_last::text);
+    END IF;
+    RETURN v_outs;
 END
 $fn$;
 """
@@ -685,12 +851,14 @@ $fn$;
 def admin_sql(unsafe: frozenset[str] = frozenset()) -> str:
     take = "v_seq := nextval('unsafe_seq');" if "bigserial" in unsafe else (
         "UPDATE seq_counter SET value = value + 1 WHERE id = 1 RETURNING value INTO v_seq;")
+    lock_seq = "" if "bigserial" in unsafe else "PERFORM 1 FROM seq_counter WHERE id = 1 FOR UPDATE;  -- lock order: as pushes"
     return f"""
 CREATE OR REPLACE FUNCTION delete_event(p_uid text)
 RETURNS jsonb {_HEADER} AS $fn$
 DECLARE
     v_seq bigint;
 BEGIN
+    {lock_seq}
     PERFORM 1 FROM events WHERE uid = p_uid FOR UPDATE;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('status', 'not_found', 'uid', p_uid);

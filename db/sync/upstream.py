@@ -4,7 +4,7 @@
 - :func:`seed_upstream` loads a replica's events, log and whistles as the initial state (COPY)
   and stores the reference data (an emptied, VACUUMed, zlib-compressed copy of the replica) for
   clones;
-- :func:`add_desk` creates a login role in the ``onemap_desktop`` group with its street scope;
+- :func:`add_desk` creates a login role in the ``onemap_desktop`` group with its street or department scope;
 - :func:`server_content_hash`, :func:`compact`, :func:`delete_event`, :func:`upstream_status`.
 
 Every failure a user can cause (bad DSN, server down, schema missing, already seeded) raises
@@ -280,14 +280,18 @@ def _empty_event_domain(conn: sqlite3.Connection, kpi_tables: tuple[str, ...]) -
 
 
 # -- desks ----------------------------------------------------------------------------------------
-def add_desk(dsn: str, role: str, password: str, street: str | None = None) -> None:
+def add_desk(dsn: str, role: str, password: str, street: str | None = None, department: str | None = None) -> None:
     """Create (or update) login role ``role`` in the ``onemap_desktop`` group with scope ``street``
-    (None = district). The role may only call the desk functions."""
+    or ``department`` (neither = district; not both). The role may only call the desk functions;
+    the server refuses its pushes outside the scope (``docs/sync.md``, access)."""
     if not role or not _ROLE_RE.match(role):
         raise UpstreamError(f"角色名无效 / invalid role name {role!r}: use lower-case letters, digits and _")
     if not password:
         raise UpstreamError("缺少密码 / a desk role needs a password")
     street = street or None
+    department = department or None
+    if street and department:
+        raise UpstreamError("街道与部门范围只能选一个 / a desk serves a street or a department, not both")
     with connect(dsn) as conn:
         _require_initialised(conn)
         with conn.transaction():
@@ -304,9 +308,10 @@ def add_desk(dsn: str, role: str, password: str, street: str | None = None) -> N
             conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(ident, sql.Literal(password)))
             conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(DESK_ROLE), ident))
             conn.execute(
-                f"INSERT INTO {SERVER_SCHEMA}.desk_roles (role_name, scope_street) VALUES (%s, %s) "
-                "ON CONFLICT (role_name) DO UPDATE SET scope_street = EXCLUDED.scope_street",
-                (role, street),
+                f"INSERT INTO {SERVER_SCHEMA}.desk_roles (role_name, scope_street, scope_dept) VALUES (%s, %s, %s) "
+                "ON CONFLICT (role_name) DO UPDATE SET scope_street = EXCLUDED.scope_street, "
+                "scope_dept = EXCLUDED.scope_dept",
+                (role, street, department),
             )
 
 

@@ -333,3 +333,85 @@ def test_a_refused_whistle_is_removed_with_its_departments(world):
     assert "whistle" in reasons[0] and reasons[1].startswith("depends on refused mutation")
     assert b.writer.execute("SELECT status FROM events WHERE id = ?", (eb,)).fetchone()[0] == "rejected"
     assert content_hash(b.writer) == _server_hash(dsn)
+
+
+def _spy_calls(monkeypatch, *, lose_first: str | None = None) -> list[str]:
+    """Record the server functions SyncClient calls; ``lose_first``: that call's first reply is lost
+    after the server committed it (the desk sees a broken connection)."""
+    import psycopg
+
+    from db.sync import client as client_mod
+
+    calls: list[str] = []
+    real = client_mod.SyncClient._call
+
+    def spy(self, fn, *params):
+        calls.append(fn)
+        out = real(self, fn, *params)
+        if fn == lose_first and calls.count(fn) == 1:
+            self._drop()
+            raise psycopg.OperationalError("server closed the connection unexpectedly (test)")
+        return out
+
+    monkeypatch.setattr(client_mod.SyncClient, "_call", spy)
+    return calls
+
+
+def test_batches_stop_at_a_refusal_and_go_on_after_it(world, monkeypatch):
+    from db.sync import client as client_mod
+
+    dsn, a, b = world
+    monkeypatch.setattr(client_mod, "PUSH_BATCH", 3)
+    e0 = _eid(a)
+    event_ops.apply_action(b, _by_uid(b, _uid(a, e0)), "reject", actor="op2", expected_version=1, note="重复")
+    assert _sync(b).applied == 1
+    # A, offline meanwhile: 10 mutations; its accept of e0 (3) is refused, its note (4) depends on it
+    n1, n2 = _new_event(a), _new_event(a)  # 1, 2
+    event_ops.apply_action(a, e0, "accept", actor="op1", expected_version=1)  # 3
+    event_ops.apply_action(a, e0, "note", actor="op1", expected_version=None, note="批量")  # 4
+    event_ops.apply_action(a, n1, "accept", actor="op1", expected_version=1)  # 5
+    event_ops.apply_action(a, n2, "accept", actor="op1", expected_version=1)  # 6
+    n3 = _new_event(a)  # 7
+    event_ops.apply_action(a, n3, "note", actor="op1", expected_version=None, note="批量")  # 8
+    event_ops.apply_action(a, n3, "accept", actor="op1", expected_version=2)  # 9
+    event_ops.apply_action(a, n1, "note", actor="op1", expected_version=None, note="批量")  # 10
+    calls = _spy_calls(monkeypatch)
+    rep = _sync(a)
+    assert (rep.online, rep.error, rep.applied, rep.rejected, rep.pending) == (True, None, 8, 2, 0)
+    # [1 2 3] stops at 3 (refused; 4 depends on it) → [5 6 7] → [8 9 10]
+    assert calls.count("push_mutations") == 3 and "push_mutation" not in calls
+    states = [r[0] for r in a.writer.execute("SELECT state FROM outbox ORDER BY mutation_id")]
+    assert states == ["applied"] * 2 + ["rejected"] * 2 + ["applied"] * 6
+    assert a.writer.execute("SELECT status FROM events WHERE id = ?", (e0,)).fetchone()[0] == "rejected"
+    _sync(b)
+    assert content_hash(a.writer) == content_hash(b.writer) == _server_hash(dsn)
+
+
+def test_a_lost_batch_reply_sends_the_same_batch_again(world, monkeypatch):
+    import psycopg
+
+    dsn, a, _ = world
+    for _ in range(4):
+        event_ops.apply_action(a, _eid(a), "accept", actor="op1", expected_version=1)  # the next reported one
+    calls = _spy_calls(monkeypatch, lose_first="push_mutations")
+    rep = _sync(a)
+    assert (rep.online, rep.error, rep.applied, rep.pending) == (True, None, 4, 0)
+    assert calls.count("push_mutations") == 2  # the batch was applied, its reply lost, sent once more
+    with psycopg.connect(dsn) as pg:
+        n = pg.execute("SELECT count(*), count(DISTINCT uid) FROM onemap.event_log WHERE client_id IS NOT NULL").fetchone()
+    assert tuple(n) == (4, 4)
+    assert content_hash(a.writer) == _server_hash(dsn)
+
+
+def test_one_push_mutation_per_row_without_batches(world, monkeypatch):
+    from db.sync import client as client_mod
+
+    dsn, a, _ = world
+    monkeypatch.setattr(client_mod, "PUSH_BATCH", 1)  # as the previous client (and an upstream without batches)
+    for _ in range(3):
+        event_ops.apply_action(a, _eid(a), "accept", actor="op1", expected_version=1)  # the next reported one
+    calls = _spy_calls(monkeypatch)
+    rep = _sync(a)
+    assert (rep.applied, rep.pending) == (3, 0)
+    assert calls.count("push_mutation") == 3 and "push_mutations" not in calls
+    assert content_hash(a.writer) == _server_hash(dsn)
