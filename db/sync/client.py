@@ -50,7 +50,10 @@ STATEMENT_TIMEOUT_MS = 15_000
 CLIENT_TIMEOUT_S = 25.0  # a reply that never comes (a dropped packet): the socket is shut after this
 PULL_ROWS = 1000
 APPLIED_FLUSH = 200  # applied answers marked per SQLite transaction
-PUSH_BATCH = 200  # outbox rows per push_mutations call (1 = one push_mutation call per row)
+# outbox rows per push_mutations call (1 = one push_mutation call per row). Each mutation is a
+# subtransaction: 60 stays under PostgreSQL's 64 cached subtransaction ids, so snapshots taken by
+# other sessions while a batch runs need no pg_subtrans lookups.
+PUSH_BATCH = 60
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization, deadlock, lock not available
 TOPICS_PULL = ("events", "event_log", "whistles", "sync")
 
