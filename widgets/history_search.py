@@ -128,6 +128,8 @@ class HistorySearchDialog(QDialog):
         self.table = row_table(self, "historyTable", self.model)
         widths = {"reported_at": 10, "status": 4.5, "address": 14, "reporter_name": 4.5, "reporter_phone": 7.5,
                   "source": 6, "matched": 4.5}  # fmt: skip
+        if self.lang == "en":
+            widths.update(source=8.5, matched=6)
         fit_columns(self.table, self.fontMetrics(), {COL[k]: w for k, w in widths.items()}, COL["title"])
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.table.activated.connect(lambda _i: self._on_selection())

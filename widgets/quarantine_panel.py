@@ -400,6 +400,8 @@ class QuarantinePanel(QWidget):
         self.model = QuarantineModel(self, lang=self.lang)
         self.table = row_table(self, "quarantineTable", self.model)
         widths = {"id": 3.5, "file": 9, "line": 2.5, "reason": 13, "status": 4}
+        if self.lang == "en":  # English reason kinds run longer than their Chinese names
+            widths.update(reason=18, status=5)
         fit_columns(self.table, self.fontMetrics(), {COL[k]: w for k, w in widths.items()}, COL["raw"])
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.status_label = plain("", "dialogHint", wrap=False)

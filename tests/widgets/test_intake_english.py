@@ -367,3 +367,49 @@ def test_reason_labels_and_bilingual_messages():
     assert english_part("address not found: 钟秀路 3号") == "address not found: 钟秀路 3号"
     assert english_part("/tmp/数据.csv: no such file") == "/tmp/数据.csv: no such file"
     assert english_part("钟秀街道") == "钟秀街道"
+
+
+# -- the command line --------------------------------------------------------------------------------------
+def run_cli(*args: str):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    return subprocess.run([sys.executable, str(root / "main.py"), *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=180)  # fmt: skip
+
+
+def test_cli_import_english_details_and_unchanged_default(demo_copy, tmp_path):
+    def feed(prefix: str) -> Path:
+        path = tmp_path / f"{prefix}.csv"
+        path.write_text(HEADER + f"{prefix}-1,2026-11-19 08:15:00,外星人投诉,奇怪的诉求,,,,120.8873,32.0487,WGS-84\n"
+                        f"{prefix}-2,2026-11-19 08:16:00,噪音扰民,坐标系错,,,,120.8873,32.0487,XYZ\n",
+                        encoding="utf-8")  # fmt: skip
+        return path
+
+    en = run_cli("--db", str(demo_copy), "--lang", "en", "-v", "import", str(feed("CLIEN")), "--format", "12345-csv")
+    assert en.returncode == 0, en.stderr
+    assert en.stdout.strip() == "created 1, updated 0, unchanged 0, quarantined 1"  # scripts parse this line
+    lines = [ln for ln in en.stderr.splitlines() if "DEBUG" not in ln]
+    assert "  1 new event(s) to classify (UNCLASSIFIED)" in lines
+    progress = [ln for ln in lines if ln.startswith("[")]
+    assert progress and not any(CJK.search(ln) for ln in progress), progress
+
+    zh = run_cli("--db", str(demo_copy), "import", str(feed("CLIZH")), "--format", "12345-csv")
+    assert zh.returncode == 0, zh.stderr
+    assert zh.stdout.strip() == "created 1, updated 0, unchanged 0, quarantined 1"
+    assert "  1 new event(s) to classify (待分类)" in zh.stderr.splitlines()
+
+
+def test_cli_export_refusal_in_english(demo_copy, tmp_path):
+    out = tmp_path / "p.csv"
+    args = ("--db", str(demo_copy), "--role", "drill")
+    tail = ("export", "--format", "csv", "--out", str(out), "--include-personal")
+    en = run_cli(*args, "--lang", "en", *tail)
+    assert en.returncode == 1 and not out.exists()
+    assert "onemap: export: personal data export refused: the drill role may not export personal data" in en.stderr
+    zh = run_cli(*args, *tail)
+    assert zh.returncode == 1
+    assert "onemap: export: 导出个人信息被拒绝 personal data export refused: 演练角色不能导出个人信息" in zh.stderr
