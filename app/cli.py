@@ -393,7 +393,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ExportUsageError as exc:
         raise UsageError(str(exc)) from exc
     except ExportError as exc:
-        print(f"onemap: export: {exc}", file=sys.stderr)
+        from app.intake_views import bilingual  # --lang en: the English half of a "中文 english" refusal
+
+        print(f"onemap: export: {bilingual(str(exc), args.lang)}", file=sys.stderr)
         return EXIT_FAIL
     finally:
         replica.close()
@@ -480,14 +482,17 @@ def cmd_import(args: argparse.Namespace) -> int:
             previous[sig] = signal.signal(sig, on_signal)
         except ValueError:  # not the main thread
             break
+    from app.intake_views import bilingual
+
     show = getattr(args, "verbose", False) or sys.stderr.isatty()
+    lang = getattr(args, "lang", None) or "zh"
     last = [0.0]
 
     def progress(frac: float, text: str) -> None:
         now = time.monotonic()
         if show and (now - last[0] >= 1.0 or frac >= 1.0):
             last[0] = now
-            print(f"[{frac * 100:5.1f}%] {text}", file=sys.stderr, flush=True)
+            print(f"[{frac * 100:5.1f}%] {bilingual(text, lang)}", file=sys.stderr, flush=True)
 
     try:
         replica = open_replica(args.db, create=False)  # ReplicaError → exit 1 in main.py
@@ -519,7 +524,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if res.quarantined and res.quarantine_new != res.quarantined:
         print(f"  {res.quarantined - res.quarantine_new} of the quarantined records were already in the quarantine",
               file=err)  # fmt: skip
-    extras = [(res.needs_classification, "new event(s) to classify (待分类)"),
+    extras = [(res.needs_classification, "new event(s) to classify " + ("(UNCLASSIFIED)" if lang == "en" else "(待分类)")),
               (res.suggestions, "merge suggestion(s) (possible duplicates)"),
               (res.readings, "sensor reading(s) stored"), (res.invalid_readings, "of them flagged invalid")]  # fmt: skip
     for n, text in extras:

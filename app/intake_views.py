@@ -78,6 +78,12 @@ QUARANTINE_STATUSES: dict[str | None, str] = {
     "discarded": "已丢弃",
     None: "全部",
 }
+QUARANTINE_STATUSES_EN: dict[str | None, str] = {
+    "open": "Open",
+    "fixed": "Fixed",
+    "discarded": "Discarded",
+    None: "All",
+}
 #: reason kinds (the text before the first colon) → Chinese, for the operator; the exact reason
 #: is always shown next to it
 REASON_ZH: dict[str, str] = {
@@ -96,29 +102,89 @@ REASON_ZH: dict[str, str] = {
     "too few fields": "字段数不足",
     "encoding error": "编码错误",
 }
+#: the same kinds in English (the stored reason itself is English data, shown as it is)
+REASON_EN: dict[str, str] = {
+    "missing field": "Missing required field",
+    "bad date": "Invalid date/time",
+    "non-numeric coordinate": "Coordinate is not a number",
+    "coordinate out of range": "Coordinate out of range",
+    "unknown datum": "Unknown datum",
+    "address not found": "Address not found",
+    "point outside the district": "Point outside Chongchuan District",
+    "truncated line": "Truncated line",
+    "truncated record": "Truncated record",
+    "malformed JSON": "Malformed JSON",
+    "malformed CSV": "Malformed CSV",
+    "malformed XML": "Malformed XML",
+    "too few fields": "Too few fields",
+    "encoding error": "Encoding error",
+}
+_CJK_RUN = re.compile(
+    r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff0f\uff1a-\uff20]+"
+    r"(?:\s*[\d,.]+\s*[\u3400-\u4dbf\u4e00-\u9fff]+)*\s*"
+)  # a Chinese run, with numbers inside it ("写入 12 条记录")
+_BILINGUAL = re.compile(r"[\d,.\s]*[\u3400-\u4dbf\u4e00-\u9fff]")  # opens in Chinese (after a count)
+
+
+def tr(zh: str, en: str, lang: str = "zh") -> str:
+    """``en`` in English mode, else ``zh``."""
+    return en if lang == "en" else zh
+
+
+def english_part(text: str | None) -> str:
+    """The English part of a back end's bilingual message (``"已取消 cancelled: …"`` → ``"cancelled: …"``;
+    ``"12 条记录已写入 records written"`` → ``"12 records written"``). A text without any Latin
+    letters (a data value), or one that does not open in Chinese (an English reason naming a
+    Chinese address, a path), comes back as it is."""
+    text = text or ""
+    if not re.search(r"[A-Za-z]", text) or not _BILINGUAL.match(text):
+        return text
+    return re.sub(r"\s{2,}", " ", _CJK_RUN.sub(" ", text)).strip()
+
+
+def bilingual(text: str | None, lang: str = "zh") -> str:
+    """A back end's ``中文 english`` message as the UI language shows it (Chinese: unchanged)."""
+    return english_part(text) if lang == "en" else (text or "")
+
+
+def quarantine_status(status: str | None, lang: str = "zh") -> str:
+    """待处理 / Open, 已修复 / Fixed, …"""
+    table = QUARANTINE_STATUSES_EN if lang == "en" else QUARANTINE_STATUSES
+    return table.get(status, str(status))
+
+
+def reason_label(kind: str, lang: str = "zh") -> str:
+    """The operator's name of a reason kind (``unknown datum`` → 坐标系无法识别 / Unknown datum);
+    an unknown kind comes back as it is."""
+    table = REASON_EN if lang == "en" else REASON_ZH
+    return table.get(kind, kind)
 
 
 def reason_kind(reason: str | None) -> str:
     return (reason or "").split(":", 1)[0].strip()
 
 
-def reason_zh(reason: str | None) -> str:
-    """``坐标系无法识别 · unknown datum: 'XYZ'`` (the exact reason kept as it is)."""
+def reason_zh(reason: str | None, lang: str = "zh") -> str:
+    """``坐标系无法识别 · unknown datum: 'XYZ'`` (the exact reason kept as it is); in English
+    ``Unknown datum · unknown datum: 'XYZ'``."""
     if not reason:
         return ""
-    zh = REASON_ZH.get(reason_kind(reason))
-    return f"{zh} · {reason}" if zh else reason
+    kind = reason_kind(reason)
+    name = (REASON_EN if lang == "en" else REASON_ZH).get(kind)
+    return f"{name} · {reason}" if name else reason
 
 
-def reason_short(reason: str | None) -> str:
-    """``坐标系无法识别：'XYZ'`` — the Chinese kind and the detail after the colon (for tables)."""
+def reason_short(reason: str | None, lang: str = "zh") -> str:
+    """``坐标系无法识别：'XYZ'`` — the kind's label and the detail after the colon (for tables);
+    in English ``Unknown datum: 'XYZ'``."""
     if not reason:
         return ""
     kind, _, detail = reason.partition(":")
-    zh = REASON_ZH.get(kind.strip())
-    if zh is None:
+    name = (REASON_EN if lang == "en" else REASON_ZH).get(kind.strip())
+    if name is None:
         return reason
-    return f"{zh}：{detail.strip()}" if detail.strip() else zh
+    sep = ": " if lang == "en" else "："
+    return f"{name}{sep}{detail.strip()}" if detail.strip() else name
 
 
 _RESOLUTIONS = (
@@ -129,9 +195,11 @@ _RESOLUTIONS = (
 )
 
 
-def resolution_zh(note: str | None) -> str:
-    """The back end's resolution note with its fixed English phrases in Chinese."""
+def resolution_zh(note: str | None, lang: str = "zh") -> str:
+    """The back end's resolution note with its fixed English phrases in Chinese (in English: as it is)."""
     text = note or ""
+    if lang == "en":
+        return text
     for en, zh in _RESOLUTIONS:
         if text.startswith(en):
             rest = text[len(en):].lstrip(" :")
@@ -141,10 +209,44 @@ def resolution_zh(note: str | None) -> str:
     return text
 
 
-def import_summary(result) -> str:
-    """``新建 4 · 更新 0 · 未变 0 · 隔离 8`` for an ``ImportResult``."""
-    return " · ".join(f"{zh} {getattr(result, k):,}" for k, zh in
-                      (("created", "新建"), ("updated", "更新"), ("unchanged", "未变"), ("quarantined", "隔离")))
+IMPORT_COUNTS: dict[str, tuple[str, str]] = {
+    "created": ("新建", "Created"),
+    "updated": ("更新", "Updated"),
+    "unchanged": ("未变", "Unchanged"),
+    "quarantined": ("隔离", "Quarantined"),
+}
+
+
+def import_summary(result, lang: str = "zh") -> str:
+    """``新建 4 · 更新 0 · 未变 0 · 隔离 8`` for an ``ImportResult`` (``Created 4 · …`` in English)."""
+    return " · ".join(f"{tr(zh, en, lang)} {getattr(result, k):,}" for k, (zh, en) in IMPORT_COUNTS.items())
+
+
+def import_details(result, lang: str = "zh") -> str:
+    """The line under the counts: records, resumed, to classify, merge suggestions, readings,
+    encoding and time."""
+    r, en = result, lang == "en"
+    bits = [f"{r.records:,} records" if en else f"共 {r.records:,} 条记录"]
+    if r.skipped:
+        bits.append(f"resumed: {r.skipped:,} already committed skipped" if en else f"续传：跳过已提交的 {r.skipped:,} 条")
+    if r.needs_classification:
+        bits.append(f"{r.needs_classification:,} to classify" if en else f"{r.needs_classification:,} 件待分类")
+    if r.suggestions:
+        bits.append(f"{r.suggestions:,} merge suggestion(s)" if en else f"{r.suggestions:,} 条合并建议")
+    if r.readings:
+        bits.append(f"sensor readings {r.readings:,} ({r.invalid_readings:,} invalid)" if en
+                    else f"传感读数 {r.readings:,}（无效 {r.invalid_readings:,}）")  # fmt: skip
+    bits.append(f"{tr('编码', 'encoding', lang)} {r.encoding or '—'}")
+    bits.append(f"{r.elapsed_s:.1f} s" if en else f"用时 {r.elapsed_s:.1f} 秒")
+    return " · ".join(bits)
+
+
+def import_reason_line(kind: str, n: int, examples: list, lang: str = "zh") -> str:
+    """``坐标系无法识别 × 1（第 5 行） — unknown datum: 'XYZ'`` for one reason kind of a result."""
+    en = lang == "en"
+    lines = (", " if en else "、").join(str(line) for line, _ in examples) + ("…" if n > len(examples) else "")
+    where = (f" (line {lines})" if en else f"（第 {lines} 行）") if examples else ""
+    return f"{reason_label(kind, lang)} × {n:,}{where}" + (f" — {examples[0][1]}" if examples else "")
 
 
 def excerpt(text: str | None, n: int = 80) -> str:
@@ -226,23 +328,33 @@ class MergeCheck:
     why: str = ""
 
 
-def merge_check(row: dict, session=None) -> MergeCheck:
+def merge_check(row: dict, session=None, lang: str | None = None) -> MergeCheck:
     """Can ``row`` (a ``db.merge_suggestions.list_suggestions`` row) be accepted now: merge the
     newer event into the older one? Checks the lifecycle (``merge`` from the event's state), the
-    target (a live event) and, with ``session``, the role and scope."""
+    target (a live event) and, with ``session``, the role and scope. ``why`` is in ``lang``
+    (default: the session's language, else Chinese)."""
+    lang = lang or getattr(session, "lang", None) or "zh"
     st, other = row.get("event_status"), row.get("other_status")
     if "merge" not in TRANSITIONS.get(st, {}):
+        if lang == "en":
+            allowed = ", ".join(labels.label("status", s, "en") for s, t in TRANSITIONS.items() if "merge" in t)
+            return MergeCheck(False, f"event #{row['event_id']} is {labels.label('status', st, 'en')}; "
+                                     f"only events that are {allowed} can be merged")  # fmt: skip
         allowed = "、".join(labels.label("status", s) for s, t in TRANSITIONS.items() if "merge" in t)
         return MergeCheck(False, f"事件 #{row['event_id']} 处于「{labels.label('status', st)}」，"
                                  f"只有「{allowed}」状态的事件可以合并")  # fmt: skip
     if other in ("merged", "rejected"):
+        if lang == "en":
+            return MergeCheck(False, f"target event #{row['other_id']} is {labels.label('status', other, 'en')}: "
+                                     "nothing can be merged into it")  # fmt: skip
         return MergeCheck(False, f"目标事件 #{row['other_id']} 已{labels.label('status', other)}，不能并入")
     if session is not None:
         event = {"id": row["event_id"], "street_code": row.get("event_street"), "drill_id": row.get("event_drill")}
         try:
             access.check(session, "merge", event)
         except access.AccessDenied as exc:
-            return MergeCheck(False, f"无权合并：{exc.reason}")
+            return MergeCheck(False, tr(f"无权合并：{exc.reason}", f"not allowed to merge: {bilingual(exc.reason, 'en')}",
+                                        lang))  # fmt: skip
     return MergeCheck(True)
 
 
@@ -258,16 +370,16 @@ def load_suggestions(conn: sqlite3.Connection, *, status: str | None = "open", l
     extra = {
         r[0]: r[1:]
         for r in conn.execute(
-            "SELECT e.id, e.street_code, e.drill_id, c.name_zh, s.name FROM events e "
+            "SELECT e.id, e.street_code, e.drill_id, c.name_zh, s.name, c.name_en FROM events e "
             "LEFT JOIN categories c ON c.code = e.category LEFT JOIN streets s ON s.code = e.street_code "
             "WHERE e.id IN (SELECT value FROM json_each(?))",
             (orjson.dumps(ids).decode(),),
         )
     }
     for r in rows:
-        street, drill, cat, street_name = extra.get(r["event_id"], (None, None, None, None))
+        street, drill, cat, street_name, cat_en = extra.get(r["event_id"], (None, None, None, None, None))
         r.update(event_street=street, event_drill=drill, category_name=cat or r.get("category"),
-                 street_name=street_name or street or "")  # fmt: skip
+                 category_name_en=cat_en or cat or r.get("category"), street_name=street_name or street or "")  # fmt: skip
     return rows
 
 
@@ -287,7 +399,7 @@ def accept_suggestion(service, row: dict) -> dict:
         access.record_refusal(service.replica, service.session, "merge", row["event_id"], exc.reason,
                               actor=service.actor)  # fmt: skip
         raise
-    check = merge_check({**row, "event_status": event["status"]})
+    check = merge_check({**row, "event_status": event["status"]}, lang=getattr(service.session, "lang", None))
     if not check.ok:
         raise IllegalTransition(check.why)
     guard = service._guard("merge")  # again inside the transaction, on both events
@@ -350,12 +462,12 @@ class HistoryResult:
 _HISTORY_COLUMNS = (
     "e.id, e.uid, e.source, e.external_id, e.title, e.status, e.address, e.reported_at, e.closed_at, "
     "e.category, e.street_code, e.drill_id, e.reporter_name, e.reporter_phone, "
-    "c.name_zh AS category_name, s.name AS street_name"
+    "c.name_zh AS category_name, c.name_en AS category_name_en, s.name AS street_name"
 )
 
 
 def search_history(conn: sqlite3.Connection, session, text: str, mode: str = "auto", *,
-                   limit: int = HISTORY_LIMIT) -> HistoryResult:  # fmt: skip
+                   limit: int = HISTORY_LIMIT, lang: str | None = None) -> HistoryResult:  # fmt: skip
     """Past events (every status, drills included and marked) matching a phone number or an
     address, newest first, restricted to what ``session`` may read.
 
@@ -363,8 +475,10 @@ def search_history(conn: sqlite3.Connection, session, text: str, mode: str = "au
     for a partial number, containing it; or the digits in the description through the trigram
     index (``events_fts``). ``address``: the trigram index on the address (3+ characters), else
     a ``LIKE`` walk of the events newest first for 1–2 characters. Names and phones are masked unless :func:`may_see_personal`.
+    Labels and messages are in ``lang`` (default: the session's language).
     """
     t0 = time.perf_counter()
+    lang = lang or getattr(session, "lang", None) or "zh"
     q = clean_text(text)[:100]
     mode = search_mode(q) if mode in (None, "", "auto") else mode
     if mode not in ("phone", "address"):
@@ -377,7 +491,7 @@ def search_history(conn: sqlite3.Connection, session, text: str, mode: str = "au
     if mode == "phone":
         digits = _DIGITS.sub("", q)
         if len(digits) < FTS_MIN_CHARS:
-            res.message = "请输入至少 3 位号码"
+            res.message = tr("请输入至少 3 位号码", "Enter at least 3 digits", lang)
             return res
         params.update(phone=digits, phone_raw=q, fts="description : " + fts_phrase(digits))
         # a whole number is a seek in ix_events_reporter_phone (m005); a partial one (3–10 digits)
@@ -389,7 +503,7 @@ def search_history(conn: sqlite3.Connection, session, text: str, mode: str = "au
         where = (f"e.id IN (SELECT id FROM events WHERE {own} "
                  "UNION SELECT rowid FROM events_fts WHERE events_fts MATCH :fts)")  # fmt: skip
     elif not q:
-        res.message = "请输入地址关键词"
+        res.message = tr("请输入地址关键词", "Enter an address keyword", lang)
         return res
     elif len(q) >= FTS_MIN_CHARS:
         params["fts"] = "address : " + fts_phrase(q)
@@ -415,8 +529,8 @@ def search_history(conn: sqlite3.Connection, session, text: str, mode: str = "au
         phone = r.get("reporter_phone") or ""
         r["matched"] = ("phone" if digits and digits in _DIGITS.sub("", phone) else "description") \
             if mode == "phone" else "address"  # fmt: skip
-        r["status_label"] = labels.label("status", r["status"])
-        r["source_label"] = labels.label("source", r["source"])
+        r["status_label"] = labels.label("status", r["status"], lang)
+        r["source_label"] = labels.label("source", r["source"], lang)
         if not personal:
             r["reporter_phone"] = mask_phone(phone)
             r["reporter_name"] = mask_name(r.get("reporter_name"))
@@ -425,14 +539,15 @@ def search_history(conn: sqlite3.Connection, session, text: str, mode: str = "au
     res.rows = rows
     res.elapsed_ms = (time.perf_counter() - t0) * 1000
     if not rows:
-        res.message = "未找到历史事件"
+        res.message = tr("未找到历史事件", "No past events found", lang)
     return res
 
 
 __all__ = [
     "DATUMS", "ENCODINGS", "IMPORT_FORMATS", "QUARANTINE_STATUSES", "HistoryResult", "MergeCheck",
     "QuarantineView", "accept_suggestion", "changed_fields", "excerpt", "guess_format", "load_quarantine",
-    "load_quarantine_row", "load_suggestions", "mask_name", "mask_phone", "may_see_personal", "merge_check", "reason_short", "reason_zh", "resolution_zh",
+    "load_quarantine_row", "load_suggestions", "QUARANTINE_STATUSES_EN", "REASON_EN", "bilingual", "english_part",
+    "import_details", "import_reason_line", "quarantine_status", "reason_label", "tr", "mask_name", "mask_phone", "may_see_personal", "merge_check", "reason_short", "reason_zh", "resolution_zh",
     "import_summary",
     "search_history", "search_mode",
 ]  # fmt: skip

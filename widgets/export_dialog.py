@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import timeutil
+from app.intake_views import bilingual
 from widgets.intake_common import TaskDialog, human_error, labelled_form, plain
 
 FORMATS: dict[str, tuple[str, str]] = {  # code → (label, file suffix)
@@ -43,6 +44,22 @@ LAYER_LABELS: dict[str, str] = {
     "places": "地名（小区、地标、道路）",
     "roads": "道路",
     "devices": "感知设备",
+}
+FORMATS_EN: dict[str, str] = {
+    "geojson": "GeoJSON (map software)",
+    "csv": "CSV (Excel, UTF-8 BOM)",
+    "gpkg": "GeoPackage (QGIS / GDAL, every spatial layer)",
+    "open311": "Open311 GeoReport v2 (JSON)",
+}
+LAYER_LABELS_EN: dict[str, str] = {
+    "events": "Events",
+    "grids": "Grids",
+    "streets": "Streets",
+    "communities": "Communities",
+    "neighbourhoods": "Neighbourhoods",
+    "places": "Places (estates, landmarks, roads)",
+    "roads": "Roads",
+    "devices": "Sensor devices",
 }
 BAR_MAX = TaskDialog.BAR_MAX
 DT_FORMAT = "yyyy-MM-dd HH:mm"
@@ -77,7 +94,7 @@ class ExportDialog(TaskDialog):
         self.fmt = QComboBox(self)
         self.fmt.setObjectName("exportFormat")
         for code, (text, _suffix) in FORMATS.items():
-            self.fmt.addItem(text, code)
+            self.fmt.addItem(FORMATS_EN[code] if self.lang == "en" else text, code)
         self.layer = QComboBox(self)
         self.layer.setObjectName("exportLayer")
         self.since_on = QCheckBox(t("起", "From"), self)
@@ -119,7 +136,10 @@ class ExportDialog(TaskDialog):
         ok, why = personal_allowed(session)
         self.personal_allowed = ok
         self.personal.setEnabled(ok)
-        self.personal.setToolTip("仅在确有需要时勾选；导出文件须按个人信息保护要求保管" if ok else f"不可导出个人信息：{why}")
+        self.personal.setToolTip(
+            t("仅在确有需要时勾选；导出文件须按个人信息保护要求保管",
+              "Tick only when really needed; the file must be kept as personal-data protection requires") if ok
+            else t(f"不可导出个人信息：{why}", f"Personal data may not be exported: {bilingual(why, 'en')}"))  # fmt: skip
 
         self.out = QLineEdit(self)
         self.out.setObjectName("exportOut")
@@ -192,14 +212,23 @@ class ExportDialog(TaskDialog):
         self.layer.blockSignals(True)
         self.layer.clear()
         if fmt == "gpkg":
-            self.layer.addItem("全部空间图层（" + "、".join(LAYER_LABELS.get(x, x) for x in self._layers[fmt]) + "）", None)
+            if self.lang == "en":
+                self.layer.addItem("Every spatial layer (" + ", ".join(self._layer_label(x) for x in self._layers[fmt])
+                                   + ")", None)  # fmt: skip
+            else:
+                self.layer.addItem("全部空间图层（" + "、".join(LAYER_LABELS.get(x, x) for x in self._layers[fmt]) + "）",
+                                   None)  # fmt: skip
         for name in self._layers[fmt]:
-            self.layer.addItem(f"{LAYER_LABELS.get(name, name)}  · {name}", name)
+            self.layer.addItem(f"{self._layer_label(name)}  · {name}", name)
         i = self.layer.findData(current)
         self.layer.setCurrentIndex(i if i >= 0 else 0)
         self.layer.blockSignals(False)
         self._suggest_out()
         self._on_layer()
+
+    def _layer_label(self, name: str) -> str:
+        table = LAYER_LABELS_EN if self.lang == "en" else LAYER_LABELS
+        return table.get(name, name)
 
     def _on_layer(self) -> None:
         layer = self.layer.currentData()
@@ -218,7 +247,11 @@ class ExportDialog(TaskDialog):
         if not text:
             layer = self.layer.currentData() or "replica"
             stamp = timeutil.now().strftime("%Y%m%d-%H%M")
-            self.out.setText(str(self._out_dir / f"崇川区-{LAYER_LABELS.get(layer, '全部图层')}-{stamp}{suffix}"))
+            if self.lang == "en":
+                name = f"chongchuan-{layer if layer != 'replica' else 'all-layers'}-{stamp}{suffix}"
+            else:
+                name = f"崇川区-{LAYER_LABELS.get(layer, '全部图层')}-{stamp}{suffix}"
+            self.out.setText(str(self._out_dir / name))
             return
         p = Path(text)
         if p.suffix.lower() in {s for _, s in FORMATS.values()} and p.suffix.lower() != suffix:
@@ -227,8 +260,9 @@ class ExportDialog(TaskDialog):
     def choose_file(self) -> None:
         fmt = self.fmt.currentData()
         suffix = FORMATS[fmt][1]
-        path, _ = QFileDialog.getSaveFileName(self, "导出到", self.out.text().strip() or str(self._out_dir),
-                                              f"{FORMATS[fmt][0]} (*{suffix});;所有文件 (*)")  # fmt: skip
+        t = self._tr
+        path, _ = QFileDialog.getSaveFileName(self, t("导出到", "Export to"), self.out.text().strip() or str(self._out_dir),
+                                              f"{self.fmt.currentText()} (*{suffix});;{t('所有文件', 'All files')} (*)")  # fmt: skip
         if path:
             if not Path(path).suffix:
                 path += suffix
@@ -255,18 +289,19 @@ class ExportDialog(TaskDialog):
     def start(self) -> bool:
         if self.task.running:
             return False
+        t = self._tr
         out = self.out.text().strip()
         if not out:
-            self.message.say("warn", "请指定输出文件")
+            self.message.say("warn", t("请指定输出文件", "Name the output file"))
             self.out.setFocus()
             return False
         opts = self.options()
         if opts["since"] and opts["until"] and opts["since"] >= opts["until"]:
-            self.message.say("warn", "起始时间须早于截止时间")
+            self.message.say("warn", t("起始时间须早于截止时间", "The start must be before the end"))
             return False
         self.result, self.error = None, None
         self.bar.setValue(0)
-        self.progress_text.setText("正在读取副本…")
+        self.progress_text.setText(t("正在读取副本…", "Reading the replica…"))
         self.message.say("", "")
         self._set_running(True)
         self.task.start(_export, self.replica, self.fmt.currentData(), out, session=self.session, **opts)
@@ -284,32 +319,42 @@ class ExportDialog(TaskDialog):
             self._on_layer()
 
     def _on_result(self, result) -> None:
+        t = self._tr
         self.result = result
         self.bar.setValue(BAR_MAX)
-        counts = "，".join(f"{LAYER_LABELS.get(k, k)} {n:,} 条" for k, n in result.counts.items())
-        self.progress_text.setText(f"完成：{counts}（{result.elapsed_s:.1f} 秒）")
+        if self.lang == "en":
+            counts = ", ".join(f"{self._layer_label(k)} {n:,}" for k, n in result.counts.items())
+            self.progress_text.setText(f"Done: {counts} ({result.elapsed_s:.1f} s)")
+        else:
+            counts = "，".join(f"{LAYER_LABELS.get(k, k)} {n:,} 条" for k, n in result.counts.items())
+            self.progress_text.setText(f"完成：{counts}（{result.elapsed_s:.1f} 秒）")
         notes = []
         for w in result.warnings:
             if w.startswith("drill events left out"):
-                notes.append("未含演练事件")
+                notes.append(t("未含演练事件", "drill events left out"))
             elif w.startswith("personal fields left out"):
-                notes.append("未含个人信息")
+                notes.append(t("未含个人信息", "personal data left out"))
             else:
-                notes.append(w)
-        self.message.say("ok", f"已导出到 {result.path}" + (f"（{'；'.join(notes)}）" if notes else ""))
+                notes.append(bilingual(w, self.lang))
+        if self.lang == "en":
+            self.message.say("ok", f"Exported to {result.path}" + (f" ({'; '.join(notes)})" if notes else ""))
+        else:
+            self.message.say("ok", f"已导出到 {result.path}" + (f"（{'；'.join(notes)}）" if notes else ""))
         self.exported.emit(result)
 
     def _on_error(self, exc: BaseException) -> None:
         from db.export import ExportCancelled, ExportRefused, ExportUsageError
 
+        t = self._tr
         self.error = exc
         self.bar.setValue(0)
         self.progress_text.setText("")
+        why = bilingual(human_error(exc), self.lang)
         if isinstance(exc, ExportCancelled):
-            self.message.say("warn", "导出已取消，未写入文件。")
+            self.message.say("warn", t("导出已取消，未写入文件。", "Export cancelled; no file was written."))
         elif isinstance(exc, ExportRefused):
-            self.message.say("error", f"导出被拒绝：{human_error(exc)}")
+            self.message.say("error", t(f"导出被拒绝：{why}", f"Export refused: {why}"))
         elif isinstance(exc, ExportUsageError):
-            self.message.say("error", f"导出条件有误：{human_error(exc)}")
+            self.message.say("error", t(f"导出条件有误：{why}", f"Invalid export options: {why}"))
         else:
-            self.message.say("error", f"导出失败：{human_error(exc)}")
+            self.message.say("error", t(f"导出失败：{why}", f"Export failed: {why}"))

@@ -32,13 +32,16 @@ from app.intake_views import (
     ENCODINGS_EN,
     IMPORT_FORMATS,
     IMPORT_FORMATS_EN,
-    REASON_ZH,
+    bilingual,
     guess_format,
+    import_details,
+    import_reason_line,
     import_summary,
 )
 from widgets.intake_common import CountTile, TaskDialog, human_error, labelled_form, plain
 
 FILE_FILTER = "数据文件 (*.csv *.txt *.json *.jsonl *.ndjson *.xml);;所有文件 (*)"
+FILE_FILTER_EN = "Data files (*.csv *.txt *.json *.jsonl *.ndjson *.xml);;All files (*)"
 BAR_MAX = TaskDialog.BAR_MAX
 
 
@@ -169,7 +172,9 @@ class ImportDialog(TaskDialog):
 
     # -- the form --------------------------------------------------------------------------------
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "选择导入文件", self._start_dir, FILE_FILTER)
+        t = self._tr
+        path, _ = QFileDialog.getOpenFileName(self, t("选择导入文件", "Choose the file to import"), self._start_dir,
+                                              t(FILE_FILTER, FILE_FILTER_EN))  # fmt: skip
         if path:
             self.set_file(path)
 
@@ -206,20 +211,22 @@ class ImportDialog(TaskDialog):
         """Start the import in a worker. Returns False when the form is not ready or one runs."""
         if self.task.running:
             return False
+        t = self._tr
         text = self.path.text().strip()
         if not text:
-            self.message.say("warn", "请先选择要导入的文件")
+            self.message.say("warn", t("请先选择要导入的文件", "Choose the file to import first"))
             self.path.setFocus()
             return False
         path = Path(text).expanduser()
         if not path.is_file():
-            self.message.say("error", f"找不到文件：{path}")
+            self.message.say("error", t(f"找不到文件：{path}", f"No such file: {path}"))
             self.path.setFocus()
             return False
         fmt = self.fmt.currentData()
         self.result, self.error = None, None
         self.bar.setValue(0)
-        self.progress_text.setText(f"正在准备：{path.name}（载入网格、地名库与映射表）…")
+        self.progress_text.setText(t(f"正在准备：{path.name}（载入网格、地名库与映射表）…",
+                                     f"Preparing: {path.name} (loading grids, gazetteer and mappings)…"))
         self.message.say("", "")
         self.result_box.hide()
         self.quarantine_button.hide()
@@ -233,7 +240,11 @@ class ImportDialog(TaskDialog):
         if not self.task.running:
             return
         super().cancel()
-        self.progress_text.setText("正在取消：当前批次处理完即停止…")
+        self.progress_text.setText(self._tr("正在取消：当前批次处理完即停止…",
+                                            "Cancelling: stops once the current batch is done…"))
+
+    def _on_progress(self, fraction: float, text: str) -> None:
+        super()._on_progress(fraction, bilingual(text, self.lang))
 
     def _set_running(self, on: bool) -> None:
         for w in (self.path, self.browse, self.fmt, self.encoding, self.datum, self.start_button):
@@ -249,17 +260,21 @@ class ImportDialog(TaskDialog):
     def _on_error(self, exc: BaseException) -> None:
         from db.intake import ImportBusy, ImportFileError, ImportOptionError
 
+        t = self._tr
         self.error = exc
         self.bar.setValue(0)
         self.progress_text.setText("")
+        why = bilingual(human_error(exc), self.lang)
         if isinstance(exc, ImportOptionError):
-            self.message.say("error", f"导入选项有误：{human_error(exc)}")
+            self.message.say("error", t(f"导入选项有误：{why}", f"Invalid import options: {why}"))
         elif isinstance(exc, ImportFileError):
-            self.message.say("error", f"文件无法按所选格式读取，未导入任何记录：{human_error(exc)}")
+            self.message.say("error", t(f"文件无法按所选格式读取，未导入任何记录：{why}",
+                                        f"The file cannot be read in the chosen format; nothing was imported: {why}"))
         elif isinstance(exc, ImportBusy):
-            self.message.say("warn", f"该文件正在导入中：{human_error(exc)}")
+            self.message.say("warn", t(f"该文件正在导入中：{why}", f"This file is being imported right now: {why}"))
         else:
-            self.message.say("error", f"导入失败：{type(exc).__name__}: {exc}")
+            self.message.say("error", t(f"导入失败：{type(exc).__name__}: {exc}",
+                                        f"Import failed: {type(exc).__name__}: {bilingual(str(exc), self.lang)}"))
 
     def _show_result(self, r) -> None:
         cancelled = r.status == "cancelled"
@@ -267,44 +282,33 @@ class ImportDialog(TaskDialog):
         for key, tile in self.tiles.items():
             n = getattr(r, key)
             tile.set_value(n, alert=key == "quarantined" and n > 0)
-        bits = [f"共 {r.records:,} 条记录"]
-        if r.skipped:
-            bits.append(f"续传：跳过已提交的 {r.skipped:,} 条")
-        if r.needs_classification:
-            bits.append(f"{r.needs_classification:,} 件待分类")
-        if r.suggestions:
-            bits.append(f"{r.suggestions:,} 条合并建议")
-        if r.readings:
-            bits.append(f"传感读数 {r.readings:,}（无效 {r.invalid_readings:,}）")
-        bits.append(f"编码 {r.encoding or '—'}")
-        bits.append(f"用时 {r.elapsed_s:.1f} 秒")
-        self.detail.setText(" · ".join(bits))
+        t, lang = self._tr, self.lang
+        self.detail.setText(import_details(r, lang))
         self.reasons.clear()
         for kind, n in r.reasons.most_common():
-            examples = r.examples.get(kind, [])
-            lines = "、".join(str(line) for line, _ in examples) + ("…" if n > len(examples) else "")
-            text = f"{REASON_ZH.get(kind, kind)} × {n:,}" + (f"（第 {lines} 行）" if examples else "")
-            self.reasons.addItem(text + (f" — {examples[0][1]}" if examples else ""))
+            self.reasons.addItem(import_reason_line(kind, n, r.examples.get(kind, []), lang))
         self.reasons.setVisible(bool(r.reasons))
         self.result_box.show()
         self.spacer.hide()
         self.quarantine_button.setVisible(r.quarantined > 0)
         if cancelled:
-            self.progress_text.setText("已取消")
+            self.progress_text.setText(t("已取消", "Cancelled"))
             if r.run_id is not None and r.records:
-                self.message.say(
-                    "warn",
+                self.message.say("warn", t(
                     f"导入已取消：已提交 {r.records:,} 条（整批提交），导入批次 {r.run_uid} 标记为未完成；"
                     "再次导入同一文件将从中断处继续，不会重复。",
-                )
+                    f"Import cancelled: {r.records:,} records committed (whole chunks); import run {r.run_uid} is "
+                    "marked incomplete. Importing the same file again resumes where it stopped, without duplicates."))
             else:
-                self.message.say("warn", "导入已取消：未写入任何记录。")
+                self.message.say("warn", t("导入已取消：未写入任何记录。", "Import cancelled: nothing was written."))
         else:
-            self.progress_text.setText(f"完成：{import_summary(r)}")
+            self.progress_text.setText(t("完成：", "Done: ") + import_summary(r, lang))
             if r.quarantined:
-                self.message.say("warn", f"导入完成，{r.quarantined:,} 条记录进入隔离区，请核对原因后修正或丢弃。")
+                self.message.say("warn", t(f"导入完成，{r.quarantined:,} 条记录进入隔离区，请核对原因后修正或丢弃。",
+                                           f"Import done; {r.quarantined:,} record(s) went to quarantine: check the "
+                                           "reasons, then fix or discard them."))
             else:
-                self.message.say("ok", "导入完成，全部记录已入库。")
+                self.message.say("ok", t("导入完成，全部记录已入库。", "Import done; every record was stored."))
 
     def _open_quarantine(self) -> None:
         self.openQuarantine.emit()

@@ -192,12 +192,15 @@ def labelled_form() -> QFormLayout:
 
 
 class RowsModel(QAbstractTableModel):
-    """Read-only table of dict rows; ``COLUMNS`` is ``[(key, header), …]``."""
+    """Read-only table of dict rows; ``COLUMNS`` is ``[(key, header), …]``, ``COLUMNS_EN``
+    ``{key: English header}`` for ``lang='en'``."""
 
     COLUMNS: list[tuple[str, str]] = []
+    COLUMNS_EN: dict[str, str] = {}
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
+        self.lang = lang
         self._rows: list[dict] = []
 
     def set_rows(self, rows: list[dict]) -> None:
@@ -222,7 +225,8 @@ class RowsModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section][1]
+            key, header = self.COLUMNS[section]
+            return self.COLUMNS_EN.get(key, header) if self.lang == "en" else header
         return None
 
 

@@ -454,7 +454,8 @@ class MainWindow(QMainWindow):
             from widgets.export_dialog import ExportDialog
 
             self.export_dialog = ExportDialog(self.replica, self.state.session, self)
-            self.export_dialog.exported.connect(lambda r: self.statusBar().showMessage(f"已导出：{r.path}", 10000))
+            done = tr("已导出：", "Exported: ", self.state.session.lang)
+            self.export_dialog.exported.connect(lambda r: self.statusBar().showMessage(f"{done}{r.path}", 10000))
         return self._raise(self.export_dialog)
 
     def open_quarantine(self, tab: str = "quarantine"):
@@ -465,7 +466,8 @@ class MainWindow(QMainWindow):
 
             win = QDialog(self)
             win.setObjectName("QuarantineWindow")
-            win.setWindowTitle("隔离区与合并建议 — 一张图指挥台")
+            win.setWindowTitle(tr("隔离区与合并建议 — 一张图指挥台", "Quarantine and merge suggestions — OneMap Console",
+                                  self.state.session.lang))  # fmt: skip
             win.resize(1280, 680)
             panel = QuarantinePanel(self.replica, self.service, win, watcher=self.watcher)
             panel.eventSelected.connect(self.state.select_event)

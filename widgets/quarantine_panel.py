@@ -32,14 +32,16 @@ from PySide6.QtWidgets import (
 
 from app import timeutil
 from app.intake_views import (
-    QUARANTINE_STATUSES,
+    bilingual,
     changed_fields,
     excerpt,
     load_quarantine,
     load_quarantine_row,
+    quarantine_status,
     reason_short,
     reason_zh,
     resolution_zh,
+    tr,
 )
 from widgets.event_queue import plain_tooltip
 from widgets.intake_common import (
@@ -62,6 +64,8 @@ COLUMNS = [
     ("raw", "原始内容（摘录）"),
     ("status", "状态"),
 ]
+COLUMNS_EN = {"id": "No.", "file": "File", "line": "Line", "reason": "Reason", "raw": "Raw record (excerpt)",
+              "status": "Status"}  # fmt: skip
 COL = {k: i for i, (k, _) in enumerate(COLUMNS)}
 #: canonical fields of a record (db.intake.records.FIELDS) and what an operator calls them
 FIELD_LABELS: dict[str, str] = {
@@ -80,6 +84,22 @@ FIELD_LABELS: dict[str, str] = {
     "status": "来源状态",
     "updated": "更新时间",
 }
+FIELD_LABELS_EN: dict[str, str] = {
+    "ext_id": "Source id",
+    "time": "Time",
+    "content": "Content",
+    "title": "Title",
+    "code": "Category code",
+    "code_alt": "Alternative category",
+    "address": "Address",
+    "name": "Contact",
+    "phone": "Phone",
+    "lon": "Longitude",
+    "lat": "Latitude",
+    "datum": "Datum",
+    "status": "Source status",
+    "updated": "Updated at",
+}
 STATUS_TINT = {"open": "#fddd60", "fixed": "#7fd6a4", "discarded": "#B9B8CE"}
 IdRole = Qt.ItemDataRole.UserRole
 
@@ -88,9 +108,10 @@ class QuarantineModel(RowsModel):
     """Quarantine rows (``app.intake_views.load_quarantine``); ``UserRole`` is the row id."""
 
     COLUMNS = COLUMNS
+    COLUMNS_EN = COLUMNS_EN
 
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
+    def __init__(self, parent=None, *, lang: str = "zh") -> None:
+        super().__init__(parent, lang=lang)
         self._brushes = {k: QBrush(QColor(v)) for k, v in STATUS_TINT.items()}
 
     def set_rows(self, rows: list[dict]) -> None:
@@ -115,14 +136,16 @@ class QuarantineModel(RowsModel):
             if key == "line":
                 return "" if r.get("line") is None else str(r["line"])
             if key == "reason":
-                return reason_short(r.get("last_error") if r["status"] == "open" and r.get("last_error") else r["reason"])
+                return reason_short(r.get("last_error") if r["status"] == "open" and r.get("last_error") else r["reason"],
+                                    self.lang)  # fmt: skip
             if key == "raw":
                 return excerpt(r.get("raw"), 90)
             if key == "status":
-                return QUARANTINE_STATUSES.get(r["status"], r["status"])
+                return quarantine_status(r["status"], self.lang)
         if role == Qt.ItemDataRole.ToolTipRole and key in ("reason", "raw"):
             if key == "reason":
-                return plain_tooltip(r["reason"], r.get("last_error") and f"重新提交仍未通过：{r['last_error']}")
+                still = tr("重新提交仍未通过：", "Re-submission still failed: ", self.lang)
+                return plain_tooltip(r["reason"], r.get("last_error") and f"{still}{r['last_error']}")
             return plain_tooltip((r.get("raw") or "")[:2000])  # raw text is escaped, never rendered
         if role == Qt.ItemDataRole.ForegroundRole and key == "status":
             return self._brushes.get(r["status"])
@@ -140,9 +163,11 @@ class QuarantineEditor(QWidget):
     discardRequested = Signal(str)
     showEventRequested = Signal(int)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
         self.setObjectName("quarantineEditor")
+        self.lang = lang
+        t = self._tr
         self.row: dict | None = None
         self.title = plain("", "detailTitle")
         self.origin = plain("", "dialogHint")
@@ -153,35 +178,38 @@ class QuarantineEditor(QWidget):
         self.raw.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.raw.setTabChangesFocus(True)
         self.raw.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.raw.setPlaceholderText("原始记录（按文件原格式修改，例如补全被截断的行）")
+        self.raw.setPlaceholderText(t("原始记录（按文件原格式修改，例如补全被截断的行）",
+                                      "Raw record (edit it in the file's own format, e.g. complete a truncated line)"))
         self.fields = QTableWidget(len(FIELD_LABELS), 2, self)
         self.fields.setObjectName("quarantineFields")
-        self.fields.setHorizontalHeaderLabels(["字段", "值"])
+        self.fields.setHorizontalHeaderLabels([t("字段", "Field"), t("值", "Value")])
         self.fields.verticalHeader().setVisible(False)
         self.fields.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.fields.horizontalHeader().setStretchLastSection(True)
         for i, (key, zh) in enumerate(FIELD_LABELS.items()):
-            item = QTableWidgetItem(f"{zh}  {key}")
+            item = QTableWidgetItem(f"{t(zh, FIELD_LABELS_EN.get(key, key))}  {key}")
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             item.setData(IdRole, key)
             self.fields.setItem(i, 0, item)
             self.fields.setItem(i, 1, QTableWidgetItem(""))
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("quarantineEditTabs")
-        self.tabs.addTab(self.raw, "原始记录")
-        self.tabs.addTab(self.fields, "按字段修改")
+        self.tabs.addTab(self.raw, t("原始记录", "Raw record"))
+        self.tabs.addTab(self.fields, t("按字段修改", "Edit by field"))
         self.note = QLineEdit(self)
         self.note.setObjectName("quarantineNote")
-        self.note.setPlaceholderText("处理说明（可选）")
-        self.resubmit_button = QPushButton("重新提交", self)
+        self.note.setPlaceholderText(t("处理说明（可选）", "Note (optional)"))
+        self.resubmit_button = QPushButton(t("重新提交", "Re-submit"), self)
         self.resubmit_button.setObjectName("resubmitButton")
         self.resubmit_button.setProperty("kind", "primary")
-        self.resubmit_button.setToolTip("按导入时的规则重新校验这一条；通过则创建（或更新）事件")
+        self.resubmit_button.setToolTip(t("按导入时的规则重新校验这一条；通过则创建（或更新）事件",
+                                          "Validate this record again by the import's rules; if it passes, an event "
+                                          "is created (or updated)"))  # fmt: skip
         self.resubmit_button.clicked.connect(self._resubmit)
         self.discard_reason = QLineEdit(self)
         self.discard_reason.setObjectName("discardReason")
-        self.discard_reason.setPlaceholderText("丢弃理由（必填）")
-        self.discard_button = QPushButton("丢弃", self)
+        self.discard_reason.setPlaceholderText(t("丢弃理由（必填）", "Reason for discarding (required)"))
+        self.discard_button = QPushButton(t("丢弃", "Discard"), self)
         self.discard_button.setObjectName("discardButton")
         self.discard_button.setProperty("kind", "danger")
         self.discard_button.clicked.connect(self._discard)
@@ -213,13 +241,17 @@ class QuarantineEditor(QWidget):
         lay.addWidget(self.event_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.show_row(None)
 
+    def _tr(self, zh: str, en: str) -> str:
+        return tr(zh, en, self.lang)
+
     # -- showing ----------------------------------------------------------------------------------
     def show_row(self, row: dict | None, *, keep_edits: bool = False) -> None:
         """Show ``row``. ``keep_edits``: the same record refreshed — leave what the operator typed."""
         same = keep_edits and row is not None and self.row is not None and row["id"] == self.row["id"]
         self.row = row
+        t, lang = self._tr, self.lang
         if row is None:
-            self.title.setText("选择左侧一条隔离记录")
+            self.title.setText(t("选择左侧一条隔离记录", "Select a quarantined record on the left"))
             for w in (self.origin, self.reason, self.resolution):
                 w.setText("")
             self.resolution.hide()
@@ -228,25 +260,33 @@ class QuarantineEditor(QWidget):
             self._set_editable(False)
             self.event_button.hide()
             return
-        status = QUARANTINE_STATUSES.get(row["status"], row["status"])
-        self.title.setText(f"隔离记录 #{row['id']} · {status}")
-        where = f"{row.get('file') or '（无文件名）'} 第 {row.get('line') or '?'} 行"
-        self.origin.setText(f"{where} · 格式 {row.get('format')} · 来源编号 {row.get('external_id') or '（缺）'} · "
-                            f"入隔离区 {timeutil.display(row['created_at'])}")  # fmt: skip
-        reason = f"原因：{reason_zh(row['reason'])}"
+        status = quarantine_status(row["status"], lang)
+        self.title.setText(t(f"隔离记录 #{row['id']} · {status}", f"Quarantined record #{row['id']} · {status}"))
+        if lang == "en":
+            where = f"{row.get('file') or '(no file name)'} line {row.get('line') or '?'}"
+            self.origin.setText(f"{where} · format {row.get('format')} · source id {row.get('external_id') or '(missing)'}"
+                                f" · quarantined {timeutil.display(row['created_at'])}")  # fmt: skip
+        else:
+            where = f"{row.get('file') or '（无文件名）'} 第 {row.get('line') or '?'} 行"
+            self.origin.setText(f"{where} · 格式 {row.get('format')} · 来源编号 {row.get('external_id') or '（缺）'} · "
+                                f"入隔离区 {timeutil.display(row['created_at'])}")  # fmt: skip
+        reason = t("原因：", "Reason: ") + reason_zh(row["reason"], lang)
         if row["status"] == "open" and row.get("last_error"):
-            reason += f"\n重新提交仍未通过：{reason_zh(row['last_error'])}"
+            reason += "\n" + t("重新提交仍未通过：", "Re-submission still failed: ") + reason_zh(row["last_error"], lang)
         self.reason.setText(reason)
         self.resolution.setVisible(row["status"] != "open")
         if row["status"] == "open":
             self.resolution.setText("")
         else:
-            done = "已修复" if row["status"] == "fixed" else "已丢弃"
-            self.resolution.setText(
-                f"{done}：{row.get('resolved_by_name') or row.get('resolved_by') or ''} 于 {timeutil.display(row['resolved_at']) if row.get('resolved_at') else ''}"
-                f" · {resolution_zh(row.get('resolution_note'))}"
-                + (f" · 事件 #{row['event_id']}" if row.get("event_id") else "")
-            )  # fmt: skip
+            who = row.get("resolved_by_name") or row.get("resolved_by") or ""
+            when = timeutil.display(row["resolved_at"]) if row.get("resolved_at") else ""
+            note = resolution_zh(row.get("resolution_note"), lang)
+            event = (t(" · 事件 #", " · event #") + str(row["event_id"])) if row.get("event_id") else ""
+            if lang == "en":
+                self.resolution.setText(f"{status} by {who} at {when} · {note}{event}")
+            else:
+                done = "已修复" if row["status"] == "fixed" else "已丢弃"
+                self.resolution.setText(f"{done}：{who} 于 {when} · {note}{event}")
         if not same:
             shown = row.get("fixed_raw") if row["status"] == "fixed" and row.get("fixed_raw") else row.get("raw")
             self.raw.setPlainText(shown or "")
@@ -278,7 +318,7 @@ class QuarantineEditor(QWidget):
             w.setEnabled(open_ and not busy)
 
     def _set_event_button(self, event_id: int) -> None:
-        self.event_button.setText(f"查看事件 #{event_id}")
+        self.event_button.setText(self._tr(f"查看事件 #{event_id}", f"Show event #{event_id}"))
         self.event_button.setProperty("event_id", event_id)
         self.event_button.show()
 
@@ -315,7 +355,8 @@ class QuarantineEditor(QWidget):
             return
         reason = self.discard_reason.text().strip()
         if not reason:
-            self.message.say("warn", "丢弃须填写理由：请说明为什么这条记录不再导入。")
+            self.message.say("warn", self._tr("丢弃须填写理由：请说明为什么这条记录不再导入。",
+                                              "Discarding needs a reason: say why this record is not imported."))
             self.discard_reason.setFocus()
             return
         self.discardRequested.emit(reason)
@@ -333,9 +374,12 @@ class QuarantinePanel(QWidget):
     RELOAD_MS = 300
     STATUS_ORDER = ("open", "fixed", "discarded", None)
 
-    def __init__(self, replica, service, parent: QWidget | None = None, *, watcher=None) -> None:
+    def __init__(self, replica, service, parent: QWidget | None = None, *, watcher=None,
+                 lang: str | None = None) -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("quarantinePanel")
+        self.lang = lang or getattr(getattr(service, "session", None), "lang", None) or "zh"
+        t = self._tr
         self.replica = replica
         self.service = service
         self.status_filter: str | None = "open"
@@ -349,13 +393,15 @@ class QuarantinePanel(QWidget):
         self.status_tabs.setExpanding(False)
         self.status_tabs.setDrawBase(False)
         for st in self.STATUS_ORDER:
-            i = self.status_tabs.addTab(QUARANTINE_STATUSES[st])
+            i = self.status_tabs.addTab(quarantine_status(st, self.lang))
             self.status_tabs.setTabData(i, st)
         self.status_tabs.currentChanged.connect(self._on_status_tab)
 
-        self.model = QuarantineModel(self)
+        self.model = QuarantineModel(self, lang=self.lang)
         self.table = row_table(self, "quarantineTable", self.model)
         widths = {"id": 3.5, "file": 9, "line": 2.5, "reason": 13, "status": 4}
+        if self.lang == "en":  # English reason kinds run longer than their Chinese names
+            widths.update(reason=18, status=5)
         fit_columns(self.table, self.fontMetrics(), {COL[k]: w for k, w in widths.items()}, COL["raw"])
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
         self.status_label = plain("", "dialogHint", wrap=False)
@@ -366,7 +412,7 @@ class QuarantinePanel(QWidget):
         ll.addWidget(self.status_tabs)
         ll.addWidget(self.table, 1)
         ll.addWidget(self.status_label)
-        self.editor = QuarantineEditor(self)
+        self.editor = QuarantineEditor(self, lang=self.lang)
         self.editor.resubmitRequested.connect(self.resubmit)
         self.editor.discardRequested.connect(self.discard)
         self.editor.showEventRequested.connect(self.eventSelected)
@@ -384,13 +430,13 @@ class QuarantinePanel(QWidget):
 
         from widgets.merge_panel import MergeSuggestionsPanel
 
-        self.merge = MergeSuggestionsPanel(replica, service, self, watcher=watcher)
+        self.merge = MergeSuggestionsPanel(replica, service, self, watcher=watcher, lang=self.lang)
         self.merge.eventSelected.connect(self.eventSelected)
         self.merge.loaded.connect(self._update_tab_titles)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("intakeTabs")
-        self.tabs.addTab(page, "隔离记录")
-        self.tabs.addTab(self.merge, "合并建议")
+        self.tabs.addTab(page, t("隔离记录", "Quarantine"))
+        self.tabs.addTab(self.merge, t("合并建议", "Merge suggestions"))
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.tabs)
@@ -399,6 +445,9 @@ class QuarantinePanel(QWidget):
         if watcher is not None:
             watcher.changed.connect(self.reload)
         self.reload_now()
+
+    def _tr(self, zh: str, en: str) -> str:
+        return tr(zh, en, self.lang)
 
     # -- state → view ------------------------------------------------------------------------------
     def show_tab(self, name: str) -> None:
@@ -418,9 +467,9 @@ class QuarantinePanel(QWidget):
     def _update_tab_titles(self) -> None:
         for i, st in enumerate(self.STATUS_ORDER):
             n = sum(self.counts.values()) if st is None else self.counts.get(st, 0)
-            self.status_tabs.setTabText(i, f"{QUARANTINE_STATUSES[st]} ({n})")
-        self.tabs.setTabText(0, f"隔离记录 ({self.counts.get('open', 0)})")
-        self.tabs.setTabText(1, f"合并建议 ({self.merge.model.rowCount()})")
+            self.status_tabs.setTabText(i, f"{quarantine_status(st, self.lang)} ({n})")
+        self.tabs.setTabText(0, self._tr("隔离记录", "Quarantine") + f" ({self.counts.get('open', 0)})")
+        self.tabs.setTabText(1, self._tr("合并建议", "Merge suggestions") + f" ({self.merge.model.rowCount()})")
 
     # -- loading -----------------------------------------------------------------------------------
     def reload(self) -> None:
@@ -444,7 +493,8 @@ class QuarantinePanel(QWidget):
                 conn.close()
 
         one_shot(job, on_result=lambda out: self._apply(gen, *out),
-                 on_error=lambda exc: self.status_label.setText(f"读取隔离区失败：{exc}"))  # fmt: skip
+                 on_error=lambda exc: self.status_label.setText(self._tr("读取隔离区失败：", "Reading the quarantine failed: ")
+                                                                 + str(exc)))  # fmt: skip
 
     def _apply(self, gen: int, view, shown: dict | None = None) -> None:
         if gen != self._gen:
@@ -452,9 +502,9 @@ class QuarantinePanel(QWidget):
         self.model.set_rows(view.rows)
         self.counts = view.counts
         self._update_tab_titles()
-        text = f"显示 {len(view.rows)} 条"
+        text = self._tr(f"显示 {len(view.rows)} 条", f"{len(view.rows)} shown")
         if view.truncated:
-            text += "（仅最新 500 条）"
+            text += self._tr("（仅最新 500 条）", " (newest 500 only)")
         self.status_label.setText(text)
         row = self.model.row_of(self._selected)
         if row >= 0:
@@ -490,8 +540,12 @@ class QuarantinePanel(QWidget):
         from db import quarantine
 
         self._set_busy(True)
-        how = "修改后的原文" if raw is not None else ("修改后的字段" if fields else "原记录")
-        self.editor.message.say("info", f"正在按导入规则重新校验 #{row['id']}（{how}）…")
+        if self.lang == "en":
+            how = "corrected text" if raw is not None else ("corrected fields" if fields else "record as it is")
+            self.editor.message.say("info", f"Validating #{row['id']} again by the import's rules ({how})…")
+        else:
+            how = "修改后的原文" if raw is not None else ("修改后的字段" if fields else "原记录")
+            self.editor.message.say("info", f"正在按导入规则重新校验 #{row['id']}（{how}）…")
         qid = int(row["id"])
         one_shot(quarantine.resubmit, self.replica, qid, actor=self.service.actor, fixed_raw=raw, fixed_fields=fields,
                  note=note or None, on_result=self._resubmitted, on_error=lambda exc: self._failed(qid, exc))  # fmt: skip
@@ -499,8 +553,13 @@ class QuarantinePanel(QWidget):
 
     def _resubmitted(self, res) -> None:
         self._set_busy(False)
-        verb = "创建" if res.created else "更新"
-        self.editor.message.say("ok", f"重新提交成功：已{verb}事件 #{res.event_id}（隔离记录 #{res.quarantine_id} 已修复）")
+        if self.lang == "en":
+            verb = "created" if res.created else "updated"
+            self.editor.message.say("ok", f"Re-submitted: event #{res.event_id} {verb} (quarantined record "
+                                          f"#{res.quarantine_id} fixed)")  # fmt: skip
+        else:
+            verb = "创建" if res.created else "更新"
+            self.editor.message.say("ok", f"重新提交成功：已{verb}事件 #{res.event_id}（隔离记录 #{res.quarantine_id} 已修复）")
         self.editor._set_event_button(res.event_id)
         self.resubmitted.emit(res)
         self.reload_now()
@@ -511,7 +570,8 @@ class QuarantinePanel(QWidget):
         if row is None or row["status"] != "open" or self._busy:
             return False
         if not (reason or "").strip():
-            self.editor.message.say("warn", "丢弃须填写理由：请说明为什么这条记录不再导入。")
+            self.editor.message.say("warn", self._tr("丢弃须填写理由：请说明为什么这条记录不再导入。",
+                                                     "Discarding needs a reason: say why this record is not imported."))
             return False
         from db import quarantine
 
@@ -523,7 +583,8 @@ class QuarantinePanel(QWidget):
 
     def _discarded(self, qid: int, reason: str) -> None:
         self._set_busy(False)
-        self.editor.message.say("ok", f"已丢弃隔离记录 #{qid}：{reason}")
+        self.editor.message.say("ok", self._tr(f"已丢弃隔离记录 #{qid}：{reason}",
+                                               f"Quarantined record #{qid} discarded: {reason}"))
         self.discarded.emit(qid)
         self.reload_now()
 
@@ -532,9 +593,9 @@ class QuarantinePanel(QWidget):
 
         self._set_busy(False)
         if isinstance(exc, QuarantineError):
-            text = f"仍未通过：{reason_zh(str(exc))}"
+            text = self._tr("仍未通过：", "Still not accepted: ") + reason_zh(bilingual(str(exc), self.lang), self.lang)
         else:
-            text = f"未执行：{type(exc).__name__}: {human_error(exc)}"
+            text = self._tr("未执行：", "Not done: ") + f"{type(exc).__name__}: {bilingual(human_error(exc), self.lang)}"
         self.editor.message.say("error", text)
         self.failed.emit(text)
         self.reload_now()
