@@ -354,6 +354,14 @@ def _event_on_map(row: sqlite3.Row, today: str, scope: str | None) -> bool:
     return row["status"] not in TERMINAL_STATUSES or row["reported_at"] >= today
 
 
+def _event_in_window(row: sqlite3.Row, window: tuple[str, str], scope: str | None) -> bool:
+    if row["lon"] is None or row["lat"] is None:
+        return False
+    if scope and row["street_code"] != scope:
+        return False
+    return window[0] <= row["reported_at"] < window[1]
+
+
 # -- staff and devices --------------------------------------------------------------------------
 
 _STAFF_COLS = "id, uid, name, grid_id, street_code, status, lon, lat, position_at, rev"
@@ -433,11 +441,13 @@ def build_delta(
     scope: str | None = None,
     *,
     now: dt.datetime | None = None,
+    window: tuple[str, str] | None = None,
 ) -> tuple[dict, int]:
     """Everything that changed after ``since_rev`` as an ``applyDelta`` payload, and the new rev.
 
     Changed events that still belong on the map (open, or reported today; in scope; located)
-    are upserted, the others removed; the grids they sit in get fresh open counts; changed
+    are upserted, the others removed; with a time ``window`` (start, end ISO text: the map shows
+    the events reported in [start, end), as ``app.playback.events_in_window``) that is the rule instead; the grids they sit in get fresh open counts; changed
     grid leaders are upserted (or removed once they lose their position).  An event moved
     to another grid leaves its old grid's count stale until the next full page build.
     Returns ``({}, since_rev)`` when nothing changed.
@@ -452,7 +462,7 @@ def build_delta(
         top = max(top, r["rev"])
         if scope and r["street_code"] != scope:
             continue
-        if _event_on_map(r, today, scope):
+        if _event_in_window(r, window, scope) if window else _event_on_map(r, today, scope):
             upsert.append(event_feature(r))
         else:
             remove.append(r["id"])

@@ -334,7 +334,10 @@ class MainWindow(QMainWindow):
             return
         conn = self.replica.reader()
         try:
-            delta, rev = command_layers.build_delta(conn, self.map.page_rev, scope=self.state.session.street_scope)
+            start, end = self.state.time_window.resolve()  # a chosen window: only its events come and go
+            window = (start, end) if start is not None else None
+            delta, rev = command_layers.build_delta(conn, self.map.page_rev, scope=self.state.session.street_scope,
+                                                    window=window)  # fmt: skip
         finally:
             conn.close()
         self.map.page_rev = rev

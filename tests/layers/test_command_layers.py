@@ -236,6 +236,24 @@ def test_build_delta(replica, conn):
     assert [f["id"] for f in scoped["events"]["upsert"]] == [1] and "remove" in scoped["events"]
 
 
+def test_build_delta_in_a_time_window(replica, conn):
+    """With a chosen time window the live delta keeps to it: an event reported outside it is
+    removed (or never added) even when it is open; one inside it stays even when closed."""
+    with replica.write("events") as w:
+        rev = replica.next_rev(w)
+        add_event(w, 10, grid="G1", street="S1", reported_at="2026-11-20T09:00:00+08:00", lon=120.905, lat=32.005,
+                  rev=rev)  # fmt: skip
+        add_event(w, 11, grid="G1", street="S1", reported_at=TODAY, lon=120.905, lat=32.005, rev=rev)
+        add_event(w, 12, grid="G1", street="S1", status="closed", reported_at="2026-11-19T10:00:00+08:00",
+                  lon=120.905, lat=32.005, rev=rev)  # fmt: skip
+    window = ("2026-11-19T00:00:00+08:00", "2026-11-21T00:00:00+08:00")
+    delta, _ = command.build_delta(conn, rev - 1, now=NOW, window=window)
+    assert sorted(f["id"] for f in delta["events"]["upsert"]) == [10, 12]
+    assert delta["events"]["remove"] == [11]  # open, but reported today: outside the window
+    plain, _ = command.build_delta(conn, rev - 1, now=NOW)
+    assert sorted(f["id"] for f in plain["events"]["upsert"]) == [10, 11] and plain["events"]["remove"] == [12]
+
+
 # -- the page ------------------------------------------------------------------------------------
 
 CDN_TAG = re.compile(r"<(?:script|link)\b[^>]*(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.I)
