@@ -370,7 +370,7 @@ def load_dashboard(
 
 _TICKER_SELECT = (
     "SELECT e.id, e.reported_at, e.class, e.priority, e.status, e.title, e.address, e.street_code, "
-    "s.name AS street_name, coalesce(c.name_zh, e.category) AS category_name, e.reporter_name, "
+    "s.name AS street_name, coalesce(c.name_zh, e.category) AS category_name, c.name_en AS category_name_en, e.reporter_name, "
     "e.lon, e.lat, e.grid_id, e.drill_id FROM events e LEFT JOIN streets s ON s.code = e.street_code "
     "LEFT JOIN categories c ON c.code = e.category "
 )

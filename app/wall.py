@@ -23,6 +23,8 @@ DEFAULT_TAKEOVER_S = 90.0
 DEFAULT_THEMES: tuple[str, ...] = ("command", "economy", "ecology")  # the three one-maps (issue 5)
 MODES = ("routine", "map_only", "half", "third")
 THEME_NAMES_ZH = {"command": "联动指挥一张图", "economy": "楼宇经济一张图", "ecology": "长江生态眼一张图"}
+THEME_NAMES_EN = {"command": "Command map", "economy": "Building economy map", "ecology": "Yangtze ecology map"}
+LAYOUT_NAMES_EN = {"常态": "routine", "仅地图": "map only", "二分之一屏": "half screen", "三分之一屏": "third screen"}
 
 
 @dataclass
@@ -113,6 +115,16 @@ class WallRotation:
         if self.mode == "pinned":
             return f"固定 · {THEME_NAMES_ZH.get(self.current, self.current)}"
         return f"轮播 · 每 {int(self.period_s)} 秒" if len(self.themes) > 1 else "常态"
+
+    @property
+    def status_en(self) -> str:
+        if self.takeover is not None:
+            return f"emergency takeover · event #{self.takeover.event_id}"
+        if self.mode == "paused":
+            return "rotation paused"
+        if self.mode == "pinned":
+            return f"pinned · {THEME_NAMES_EN.get(self.current, self.current)}"
+        return f"rotating · every {int(self.period_s)} s" if len(self.themes) > 1 else "routine"
 
 
 PRESETS: dict[str, dict] = {

@@ -21,21 +21,25 @@ SPEED_PX_AT_1080 = 90.0
 MAX_ITEMS = 40
 
 
-def item_text(row: dict) -> str:
-    """``[19:29] 紧急 Ⅱ级 · 学田街道 · 道路积水 · 标题``"""
+def item_text(row: dict, lang: str = "zh") -> str:
+    """``[19:29] 紧急 Ⅱ级 · 学田街道 · 道路积水 · 标题`` (English: ``[19:29] EMERGENCY P2 · 学田街道 ·
+    Waterlogged road · title``; street names and titles are data)."""
+    en = lang == "en"
     t = (row.get("reported_at") or "")[11:16]
-    level = PRIORITIES.get(row.get("priority"), ("", ""))[0]
-    kind = "紧急 " if row.get("class") == "emergency" else ""
-    parts = [f"[{t}] {kind}{level}".strip(), row.get("street_name") or "", row.get("category_name") or "",
+    level = PRIORITIES.get(row.get("priority"), ("", ""))[1 if en else 0]
+    kind = ("EMERGENCY " if en else "紧急 ") if row.get("class") == "emergency" else ""
+    category = (row.get("category_name_en") if en else None) or row.get("category_name") or ""
+    parts = [f"[{t}] {kind}{level}".strip(), row.get("street_name") or "", category,
              row.get("title") or ""]  # fmt: skip
     return " · ".join(p for p in parts if p)
 
 
 class Ticker(QWidget):
-    def __init__(self, u: float = 1.0, parent=None) -> None:
+    def __init__(self, u: float = 1.0, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
         self.setObjectName("Ticker")
         self.u = u
+        self.lang = lang
         self.font_ = QFont(ws.FONT_FAMILY)
         self.font_.setPixelSize(ws.px("event", u))
         self.setFixedHeight(ws.px("ticker", u))
@@ -59,7 +63,7 @@ class Ticker(QWidget):
         for r in new:
             self.seen.add(r.get("id"))
             color = QColor(ws.SEVERITY.get(r.get("priority"), ws.TEXT)) if r.get("class") == "emergency" else QColor(ws.TEXT)
-            self.items.append((item_text(r), color))
+            self.items.append((item_text(r, self.lang), color))
         if len(self.items) > MAX_ITEMS:
             drop = len(self.items) - MAX_ITEMS
             self.items = self.items[drop:]

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from app import wall as wall_rules
 from db import wall_store
 
-THEME_NAMES_EN = {"command": "Command map", "economy": "Building economy map", "ecology": "Yangtze ecology map"}
+THEME_NAMES_EN = wall_rules.THEME_NAMES_EN
 
 
 def tr(zh: str, en: str, lang: str) -> str:

@@ -74,9 +74,11 @@ def _label(text: str = "", name: str | None = None) -> QLabel:
 class RecentEvents(QWidget):
     """The newest events, one line each (texts already masked)."""
 
-    def __init__(self, rows: int = RECENT_ROWS, parent=None) -> None:
+    def __init__(self, rows: int = RECENT_ROWS, parent=None, *, lang: str = "zh") -> None:
         super().__init__(parent)
         self.setObjectName("EventList")
+        self.lang = lang
+        self.empty = "No data" if lang == "en" else "无数据"
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(2)
@@ -85,13 +87,13 @@ class RecentEvents(QWidget):
             lab.setWordWrap(False)
             lay.addWidget(lab)
         lay.addStretch(1)
-        self.lines[0].setText("无数据")
+        self.lines[0].setText(self.empty)
 
     def set_rows(self, rows: list[dict]) -> None:
         from widgets.ticker import item_text
 
         for i, lab in enumerate(self.lines):
-            lab.setText(item_text(rows[i]) if i < len(rows) else ("无数据" if i == 0 else ""))
+            lab.setText(item_text(rows[i], self.lang) if i < len(rows) else (self.empty if i == 0 else ""))
             tint = ws.SEVERITY.get(rows[i].get("priority")) if i < len(rows) and rows[i].get("class") == "emergency" else None
             lab.setStyleSheet(f"color: {tint};" if tint else "")
 
@@ -204,7 +206,11 @@ class WallWindow(QMainWindow):
 
         # body: columns | centre (KPI strip, incident banner, map) | columns
         self.charts = ChartSet(u, self.state.session.lang, self)
-        self.recent = RecentEvents()
+        if self.state.session.lang == "en":
+            from widgets.dashboard import _english_names
+
+            self.charts.names_en = _english_names(self.replica)
+        self.recent = RecentEvents(lang=self.state.session.lang)
         t = self.charts.titles
         mk = lambda key, body: Panel(t.get(key, key), body, margin=ws.px(12, u), chamfer=ws.px(12, u))  # noqa: E731
         self.panels = {
@@ -246,7 +252,7 @@ class WallWindow(QMainWindow):
         body.addWidget(self.columns["right_inner"], 0)
         body.addWidget(self.columns["right_outer"], 0)
         root.addLayout(body, 1)
-        self.ticker = Ticker(u)
+        self.ticker = Ticker(u, lang=self.state.session.lang)
         root.addWidget(self.ticker)
         self.setCentralWidget(central)
         self.apply_layout(self.layout_spec, self.layout_name)
@@ -407,6 +413,11 @@ class WallWindow(QMainWindow):
             self._tick()
 
     def _show_mode(self) -> None:
+        if self.state.session.lang == "en":
+            theme = wall_rules.THEME_NAMES_EN.get(self.state.theme, self.state.theme)
+            layout = wall_rules.LAYOUT_NAMES_EN.get(self.layout_name, self.layout_name)
+            self.mode_label.setText(f"{theme} · {self.rotation.status_en} · layout: {layout}")
+            return
         theme = wall_rules.THEME_NAMES_ZH.get(self.state.theme, self.state.theme)
         self.mode_label.setText(f"{theme} · {self.rotation.status_zh} · 布局：{self.layout_name}")
 
@@ -425,10 +436,11 @@ class WallWindow(QMainWindow):
         self.rotation.start_takeover(event_id, time.monotonic())
         if point is None:
             return
-        drill = "【演练】" if point.get("drill_id") is not None else ""
+        en = self.state.session.lang == "en"
+        drill = ("[DRILL] " if en else "【演练】") if point.get("drill_id") is not None else ""
         from widgets.ticker import item_text
 
-        self.banner_text.setText(f"应急接管 {drill}{item_text(point)}")
+        self.banner_text.setText(f"{'Emergency takeover' if en else '应急接管'} {drill}{item_text(point, self.state.session.lang)}")
         self._incident_layout(True)
         self.map.fly_to(point.get("lon"), point.get("lat"), 17, event_id)
         self._blinking = True

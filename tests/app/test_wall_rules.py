@@ -77,3 +77,23 @@ def test_wall_store_round_trip(demo_copy):
         assert wall_store.delete_layout(rep, "夜间")
     finally:
         rep.close()
+
+
+def test_rotation_status_and_ticker_lines_in_english():
+    import re
+
+    from widgets.ticker import item_text
+
+    cjk = re.compile(r"[\u3400-\u9fff]")
+    r = wall.WallRotation(("command", "economy", "ecology"), 60)
+    assert r.status_en == "rotating · every 60 s" and r.status_zh == "轮播 · 每 60 秒"
+    r.start_takeover(42, 0.0)
+    assert r.status_en == "emergency takeover · event #42"
+    assert set(wall.THEME_NAMES_EN) == set(wall.THEME_NAMES_ZH)
+    assert set(wall.LAYOUT_NAMES_EN) == set(wall.PRESETS)
+    row = {"reported_at": "2026-11-26T19:29:00+08:00", "priority": 2, "class": "emergency",
+           "street_name": "学田街道", "category_name": "道路积水", "category_name_en": "Waterlogged road",
+           "title": "x"}  # fmt: skip
+    assert item_text(row, "en") == "[19:29] EMERGENCY P2 · 学田街道 · Waterlogged road · x"
+    assert item_text(row) == "[19:29] 紧急 Ⅱ级 · 学田街道 · 道路积水 · x"
+    assert not cjk.search(item_text(dict(row, street_name="", category_name_en="Road"), "en").replace("道路积水", ""))
