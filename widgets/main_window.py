@@ -67,10 +67,27 @@ def _plain(text: str = "", name: str | None = None) -> QLabel:
     return lab
 
 
+def _scope_name(replica: Replica, state: AppState) -> str | None:
+    """The session's street or department name (English name when there is one and the UI is English)."""
+    session = state.session
+    table = {"street": "streets", "department": "departments"}.get(session.role)
+    if not table or not session.scope:
+        return None
+    conn = replica.reader()
+    try:
+        cols = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        en = "name_en" in cols and session.lang == "en"
+        row = conn.execute(f"SELECT {'coalesce(name_en, name)' if en else 'name'} FROM {table} WHERE code = ?",
+                           (session.scope,)).fetchone()  # fmt: skip
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
 class HeaderBar(QWidget):
     """Title, role, demo badge, data freshness and the clock (yyyy-MM-dd 周X HH:mm:ss)."""
 
-    def __init__(self, state: AppState, *, demo: bool, parent=None) -> None:
+    def __init__(self, state: AppState, *, demo: bool, scope_name: str | None = None, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("HeaderBar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
@@ -82,7 +99,10 @@ class HeaderBar(QWidget):
         scope = state.session.scope
         role_text = ROLE_TEXT_EN if self.lang == "en" else ROLE_TEXT_ZH
         who = f" · {state.session.user}" if state.session.user else ""
-        self.role = _plain(f"{role_text.get(role, role)}{' · ' + scope if scope else ''}{who}", "HeaderRole")
+        where = f" · {scope_name or scope}" if scope else ""  # the street's / department's name, not its code
+        self.role = _plain(f"{role_text.get(role, role)}{where}{who}", "HeaderRole")
+        if scope and scope_name:
+            self.role.setToolTip(scope)
         self.badge = _plain("演示数据" if zh else "DEMO DATA", "DemoBadge")
         self.badge.setVisible(demo)
         self.freshness = _plain("", "HeaderFreshness")
@@ -169,7 +189,7 @@ class MainWindow(QMainWindow):
         session = state.session
         scope = session.street_scope
         self.service = EventService(replica, session)
-        self.header = HeaderBar(state, demo=replica.meta("demo") == "1")
+        self.header = HeaderBar(state, demo=replica.meta("demo") == "1", scope_name=_scope_name(replica, state))
         self.watcher = ReplicaWatcher(replica, parent=self)
         assignee = session.scope if session.role == "department" else None
         self.queue = EventQueuePanel(replica.reader, scope_street=scope, watcher=self.watcher, assignee=assignee,
