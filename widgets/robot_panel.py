@@ -134,9 +134,17 @@ class RobotPanel(QWidget):
         self.thresholds_button.setToolTip(tr("查看与调整各研判规则的阈值（区指挥中心可修改）",
                                              "View and adjust the rules' thresholds (district centre may edit)", lang))
         self.thresholds_button.clicked.connect(self.edit_thresholds)
+        self.care_button = QPushButton(tr("关爱名单…", "Care list…", lang))
+        self.care_button.setObjectName("RobotCareListButton")
+        self.care_button.setToolTip(tr("重点人群关爱名单：新增、修改、停用关爱对象，登记走访",
+                                       "Care list: add, edit, deactivate residents, record visits", lang))
+        self.care_button.clicked.connect(self.open_care_list)
+        self.care_button.setVisible(session.role in ("district", "street", "drill"))  # never on the wall
+        self.care_window = None
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.thresholds_button)
+        top.addWidget(self.care_button)
         top.addWidget(self.status, 1)
 
         self.explanation = plain("", "RobotExplanation")
@@ -234,6 +242,22 @@ class RobotPanel(QWidget):
         dialog = RobotThresholdsDialog(self.replica, self.session, self)
         if dialog.exec():
             self.reload()
+
+    def open_care_list(self):
+        """Open (or raise) the 关爱名单 window; a write there runs a robot pass so a recorded visit
+        clears its care warning at once. None for the wall and departments."""
+        from app import care_list
+        from widgets.care_list import CareListWindow
+
+        if not care_list.may_open(self.session):
+            return None
+        if self.care_window is None:
+            self.care_window = CareListWindow(self.replica, self.session, self)
+            self.care_window.changed.connect(lambda _cid: self.run_now())
+        self.care_window.show()
+        self.care_window.raise_()
+        self.care_window.activateWindow()
+        return self.care_window
 
     def warnings(self) -> list[dict]:
         return self.model.rows()
