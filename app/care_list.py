@@ -77,9 +77,9 @@ def default_interval(conn: sqlite3.Connection) -> float:
     return float(thresholds(conn)["care_gap"]["days"])
 
 
-def _scope_term(session, alias: str) -> tuple[str, list]:
+def _scope_term(session, alias: str, column: str = "street_code") -> tuple[str, list]:
     if session.role == "street":
-        return f" AND {alias}.street_code = ?", [session.scope]
+        return f" AND {alias}.{column} = ?", [session.scope]
     if not may_open(session):
         return " AND 0", []
     return "", []
@@ -87,7 +87,7 @@ def _scope_term(session, alias: str) -> tuple[str, list]:
 
 def streets(conn: sqlite3.Connection, session) -> list[tuple[str, str]]:
     """``(code, name)`` of the streets the session reads."""
-    term, params = _scope_term(session, "s")
+    term, params = _scope_term(session, "s", "code")
     return [(r[0], r[1]) for r in conn.execute(f"SELECT code, name FROM streets s WHERE 1{term} ORDER BY code", params)]
 
 

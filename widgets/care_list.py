@@ -597,7 +597,7 @@ class CareListWindow(QDialog):
         cid = r["id"]
         dialog = DeactivateDialog(r["name"], self.lang, self)
         dialog.accepted.connect(lambda: self._write(
-            cl.deactivate_resident, self.replica, self.session, cid, dialog.text(),
+            cl.deactivate_resident, self.replica, self.session, cid, dialog.text(), select=cid,
             done=lambda _r: tr(f"已停用 #{cid}，走访记录保留", f"Resident #{cid} deactivated; visits kept", self.lang)))
         return self._show(dialog)
 

@@ -99,9 +99,10 @@ class RobotPanel(QWidget):
     openCountChanged = Signal(int)  # noqa: N815
 
     def __init__(self, replica, session, parent=None, *, interval_s: int = engine.DEFAULT_INTERVAL_S,
-                 autorun: bool = True) -> None:  # fmt: skip
+                 autorun: bool = True, now=None) -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("RobotPanel")
+        self.now = now  # a clock for the passes (tests); None: the real time
         self.replica = replica
         self.session = session
         self.current: dict | None = None
@@ -252,7 +253,7 @@ class RobotPanel(QWidget):
         if not care_list.may_open(self.session):
             return None
         if self.care_window is None:
-            self.care_window = CareListWindow(self.replica, self.session, self)
+            self.care_window = CareListWindow(self.replica, self.session, self, now=self.now or timeutil.now)
             self.care_window.changed.connect(lambda _cid: self.run_now())
         self.care_window.show()
         self.care_window.raise_()
@@ -324,7 +325,8 @@ class RobotPanel(QWidget):
             return None
         self.run_button.setEnabled(False)
         self.status.setText(tr("研判中…", "Running…", self.lang))
-        self._pass_worker = run_in_thread(engine.run_pass, self.replica, on_result=self._on_pass,
+        self._pass_worker = run_in_thread(engine.run_pass, self.replica, now=self.now() if self.now else None,
+                                          on_result=self._on_pass,
                                           on_error=self._on_pass_error)  # fmt: skip
         return self._pass_worker
 
