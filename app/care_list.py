@@ -28,7 +28,7 @@ from db.robot_store import CARE_FIELDS, CARE_KINDS, RobotError, clean_care_field
 
 KIND_ZH = {"elderly_alone": "独居老人", "disabled": "残疾人", "hardship": "困难群众", "minor": "留守未成年人",
            "other": "其他关爱对象"}  # fmt: skip
-KIND_EN = {"elderly_alone": "Elderly, living alone", "disabled": "Disabled", "hardship": "Hardship",
+KIND_EN = {"elderly_alone": "Elderly alone", "disabled": "Disabled", "hardship": "Hardship",
            "minor": "Left-behind minor", "other": "Other"}  # fmt: skip
 WRITE_ROLES = frozenset({"district", "street"})
 __all__ = ["CARE_FIELDS", "CARE_KINDS", "KIND_EN", "KIND_ZH", "RobotError", "clean_care_fields", "may_open", "may_see_personal"]
@@ -54,7 +54,7 @@ def write_refusal(session, street_code: str | None) -> str | None:
         if not session.scope:
             return "街道角色未指定范围 the street role needs --scope CODE"
         if street_code != session.scope:
-            return f"超出街道范围：该网格属于街道 {street_code} outside your street {session.scope}"
+            return f"超出街道范围，该网格属于其他街道 street {street_code} is outside your street {session.scope}"
     return None
 
 

@@ -338,13 +338,14 @@ def clean_care_fields(record: Mapping, *, partial: bool = False) -> dict:
         elif key == "phone" and not _blank(v):
             digits = re.sub(r"[\s()（）]", "", v).replace("－", "-")
             if not (MOBILE_RE.match(digits) or LANDLINE_RE.match(digits)):
-                raise RobotError(f"电话号码格式不对：{v}（手机 11 位，以 1 开头；座机如 0513-85123456） "
-                                 f"phone must be an 11-digit mobile or a landline like 0513-85123456")
+                raise RobotError(f"电话号码格式不对，应为以 1 开头的 11 位手机号或带区号的座机号 "
+                                 f"phone {v!r} must be an 11-digit mobile or a landline like 0513-85123456")
             v = digits
         elif key == "id_no" and not _blank(v):
             v = v.upper().replace(" ", "")
             if not ID_NO_RE.match(v):
-                raise RobotError(f"身份证号须为 18 位（末位可为 X），现为 {len(v)} 位 an ID number has 18 characters")
+                raise RobotError(f"身份证号须为 18 位、末位可为 X，现为 {len(v)} 位 "
+                                 f"an ID number has 18 characters (the last may be X), not {len(v)}")
             check = "10X98765432"[sum(int(c) * w for c, w in zip(v[:17], _ID_WEIGHTS, strict=True)) % 11]
             if v[17] != check:
                 raise RobotError("身份证号校验位不对，请核对 the ID number's check character is wrong")
@@ -354,7 +355,7 @@ def clean_care_fields(record: Mapping, *, partial: bool = False) -> dict:
             except (TypeError, ValueError):
                 raise RobotError(f"走访周期须为天数 visit interval must be a number of days, not {v!r}") from None
             if n != int(n) or not 1 <= n <= 365:
-                raise RobotError(f"走访周期须为 1–365 的整数天 visit interval must be 1–365 whole days, not {v!r}")
+                raise RobotError(f"走访周期须为一至三百六十五之间的整数天 visit interval must be 1–365 whole days, not {v!r}")
             v = int(n)
         elif key == "note" and not _blank(v) and len(v) > 2000:
             raise RobotError("备注过长（最多 2000 字） note is too long")
@@ -458,8 +459,8 @@ def add_care_visit(replica, care_id: int, *, at: str, person_id: int | None = No
         when = when.replace(tzinfo=timeutil.TZ)
     ref = timeutil.parse(now) if now else timeutil.now()
     if (when - ref).total_seconds() > VISIT_CLOCK_SKEW_S:
-        raise RobotError(f"走访时间 {timeutil.display(timeutil.to_iso(when))} 晚于现在，不能登记未来的走访 "
-                         f"a visit cannot lie in the future")  # fmt: skip
+        raise RobotError(f"走访时间晚于现在（{timeutil.display(timeutil.to_iso(when))}），不能登记未来的走访 "
+                         f"a visit cannot lie in the future ({timeutil.display(timeutil.to_iso(when))})")  # fmt: skip
     visitor = (visitor or "").strip()
     note = (note or "").strip()
     if len(note) > 2000:

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from app import care_list as cl
 from app import timeutil
+from app.intake_views import bilingual
 from widgets.intake_common import (
     MessageLine,
     RowsModel,
@@ -105,11 +106,12 @@ class CareModel(RowsModel):
 
 def _fail(dialog: QDialog, text: str) -> None:
     """Show a form's error under its fields and grow the dialog to fit it."""
-    dialog.message.say("error", text)
-    dialog.adjustSize()
+    dialog.message.say("error", bilingual(text, dialog.lang))
+    dialog.layout().activate()
+    dialog.resize(max(dialog.width(), dialog.sizeHint().width()), max(dialog.height(), dialog.sizeHint().height()))
 
 
-def _grid_combo(grids: list[dict], current: str | None = None) -> QComboBox:
+def _grid_combo(grids: list[dict], current: str | None = None, lang: str = "zh") -> QComboBox:
     """An editable grid picker: type any part of the street, community, grid name or id."""
     box = QComboBox()
     box.setObjectName("CareGrid")
@@ -120,6 +122,7 @@ def _grid_combo(grids: list[dict], current: str | None = None) -> QComboBox:
     comp = box.completer()
     comp.setFilterMode(Qt.MatchFlag.MatchContains)
     comp.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+    box.lineEdit().setPlaceholderText(tr("输入街道、社区、网格名或编号筛选", "Type a street, community, grid name or id", lang))
     box.setCurrentIndex(box.findData(current) if current else -1)
     if not current:
         box.setEditText("")
@@ -159,7 +162,7 @@ class ResidentDialog(QDialog):
         for k in cl.CARE_KINDS:
             self.kind.addItem(cl.kind_label(k, lang), k)
         self.kind.setCurrentIndex(max(self.kind.findData(r.get("kind", "elderly_alone")), 0))
-        self.grid = _grid_combo(grids, r.get("grid_id"))
+        self.grid = _grid_combo(grids, r.get("grid_id"), lang)
         self.address = QLineEdit(r.get("address", ""))
         self.address.setObjectName("CareAddress")
         self.address.setPlaceholderText(tr("如：崇川区城东街道德民新村 9 幢 301 室", "e.g. building 9, room 301", lang))
@@ -180,7 +183,7 @@ class ResidentDialog(QDialog):
         self.note.setFixedHeight(64)
         form = labelled_form()
         for label, w in ((tr("姓名 *", "Name *", lang), self.name), (tr("类别 *", "Kind *", lang), self.kind),
-                         (tr("所属网格 *", "Grid *", lang), self.grid), (tr("住址", "Address", lang), self.address),
+                         (tr("网格 *", "Grid *", lang), self.grid), (tr("住址", "Address", lang), self.address),
                          (tr("电话", "Phone", lang), self.phone), (tr("身份证号", "ID number", lang), self.id_no),
                          (tr("走访周期", "Visit every", lang), self.every), (tr("备注", "Note", lang), self.note)):  # fmt: skip
             form.addRow(label, w)
@@ -406,7 +409,8 @@ class CareListWindow(QDialog):
         self.model = CareModel(self, lang=lang)
         self.table = row_table(self, "CareTable", self.model)
         hh = self.table.horizontalHeader()
-        for col, width in enumerate((92, 100, 190, 260, 110, 124, 72, 150)):
+        widths = (110, 140, 190, 240, 110, 124, 84, 150) if lang == "en" else (92, 100, 190, 260, 110, 124, 72, 150)
+        for col, width in enumerate(widths):
             hh.resizeSection(col, width)
         hh.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().currentRowChanged.connect(self._on_row)
@@ -644,7 +648,7 @@ class CareListWindow(QDialog):
 
         def failed(exc: BaseException) -> None:
             self._worker = None
-            self.message.say("error", human_error(exc))
+            self.message.say("error", bilingual(human_error(exc), self.lang))
             self.show_resident(self.current)
 
         self._worker = run_in_thread(fn, *args, on_result=ok, on_error=failed, **kwargs)

@@ -347,6 +347,8 @@ class RobotPanel(QWidget):
             self.status.setText(f"{timeutil.now():%H:%M:%S} 研判完成：新增 {len(result.new)} · 更新 {len(result.updated)}"
                                 f" · 解除 {len(result.cleared)}{errs}")  # fmt: skip
         self.reload()
+        if self.care_window is not None and self.care_window.isVisible() and not self.care_window.busy:
+            self.care_window.reload()  # days since / due move on with each pass
         self.passFinished.emit(result)
 
     def _on_pass_error(self, exc: BaseException) -> None:
