@@ -346,7 +346,8 @@ class CareListWindow(QDialog):
     changed = Signal(int)
     visitRecorded = Signal(int)  # noqa: N815
 
-    def __init__(self, replica, session, parent=None, *, now: Callable[[], dt.datetime] = timeutil.now) -> None:
+    def __init__(self, replica, session, parent=None, *, now: Callable[[], dt.datetime] = timeutil.now,
+                 state=None) -> None:  # fmt: skip
         super().__init__(parent)
         if not cl.may_open(session):
             raise PermissionError(f"角色 {session.role} 不能查看关爱名单 role {session.role} may not open the care list")
@@ -469,6 +470,9 @@ class CareListWindow(QDialog):
         lay.addWidget(self.message)
         self.resize(1360, 720)
         self.current: dict | None = None
+        self.state = state  # app.state.AppState: a grid clicked on the map fills the open resident form
+        if state is not None:
+            state.grid_selected.connect(self.use_map_grid)
         self.reload()
 
     # -- data ------------------------------------------------------------------------------------
@@ -552,9 +556,13 @@ class CareListWindow(QDialog):
         return self.all_grids
 
     def open_add(self) -> ResidentDialog | None:
+        if self._busy_form():
+            return None
         if not self.writable:
             return None
         grid = self.grid.currentData()
+        if not grid and self.state is not None and self.state.grid_id in {g["id"] for g in self.all_grids}:
+            grid = self.state.grid_id  # the grid selected on the map
         dialog = ResidentDialog(self._grids_for_forms(), self.lang, self, default_days=self.default_days,
                                 resident={"grid_id": grid} if grid else None)  # fmt: skip
         if grid:  # a pre-filled grid, but still an add
@@ -576,6 +584,8 @@ class CareListWindow(QDialog):
         return {k: ("" if v is None and k != "visit_every_days" else v) for k, v in zip(keys, row, strict=True)}
 
     def open_edit(self) -> ResidentDialog | None:
+        if self._busy_form():
+            return None
         r = self.current
         if not self.writable or r is None or not r["active"]:
             return None
@@ -595,6 +605,8 @@ class CareListWindow(QDialog):
         return self._show(dialog)
 
     def open_deactivate(self) -> DeactivateDialog | None:
+        if self._busy_form():
+            return None
         r = self.current
         if not self.writable or r is None or not r["active"]:
             return None
@@ -606,6 +618,8 @@ class CareListWindow(QDialog):
         return self._show(dialog)
 
     def open_visit(self) -> VisitDialog | None:
+        if self._busy_form():
+            return None
         r = self.current
         if not self.writable or r is None or not r["active"]:
             return None
@@ -628,10 +642,35 @@ class CareListWindow(QDialog):
         dialog.accepted.connect(save)
         return self._show(dialog)
 
+    def use_map_grid(self, grid_id: str | None) -> bool:
+        """A grid clicked on the map goes into the open add/edit form (when it is one of the
+        session's grids); True when it was taken."""
+        d = self.dialog
+        if not grid_id or not isinstance(d, ResidentDialog) or not d.isVisible():
+            return False
+        if grid_id not in d.grids:
+            _fail(d, tr(f"地图上选中的网格 {grid_id} 不在本辖区", f"grid {grid_id} clicked on the map is outside your scope",
+                        self.lang))  # fmt: skip
+            return False
+        d.grid.setCurrentIndex(d.grid.findData(grid_id))
+        d.message.say("info", tr("已按地图选中的网格填写", "Grid taken from the map", self.lang))
+        return True
+
+    def _busy_form(self) -> bool:
+        """A form is still open: bring it forward instead of opening a second one (nothing typed is lost)."""
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+            self.message.say("info", tr("请先保存或取消正在填写的表单", "Save or cancel the open form first", self.lang))
+            return True
+        return False
+
     def _show(self, dialog: QDialog) -> QDialog:
+        """Show a form modeless (the map stays clickable for the grid); one form at a time."""
         self.dialog = dialog
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.open()
+        dialog.setWindowModality(Qt.WindowModality.NonModal)
+        dialog.show()
+        dialog.raise_()
         return dialog
 
     def _write(self, fn, *args, done: Callable, select: int | None = None, visit: bool = False, **kwargs) -> Worker:

@@ -103,6 +103,7 @@ class RobotPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("RobotPanel")
         self.now = now  # a clock for the passes (tests); None: the real time
+        self.app_state = None  # the main window's AppState (map grid clicks reach the care-list forms)
         self.replica = replica
         self.session = session
         self.current: dict | None = None
@@ -253,7 +254,8 @@ class RobotPanel(QWidget):
         if not care_list.may_open(self.session):
             return None
         if self.care_window is None:
-            self.care_window = CareListWindow(self.replica, self.session, self, now=self.now or timeutil.now)
+            self.care_window = CareListWindow(self.replica, self.session, self, now=self.now or timeutil.now,
+                                              state=self.app_state)
             self.care_window.changed.connect(lambda _cid: self.run_now())
         self.care_window.show()
         self.care_window.raise_()
@@ -425,6 +427,7 @@ def install_robot_panel(window) -> QDockWidget | None:
     if session.role == "department":
         return None
     panel = RobotPanel(window.replica, session, window, autorun=True)
+    panel.app_state = window.state
     title = tr("智能预警", "Robot warnings", getattr(session, "lang", "zh"))
     dock = QDockWidget(title, window)
     dock.setObjectName("RobotDock")

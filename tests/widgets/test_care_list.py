@@ -145,3 +145,47 @@ def test_robot_panel_opens_the_list_and_a_visit_clears_the_warning(qtbot, replic
     wall = RobotPanel(replica, Session(role="wall"), autorun=False)
     qtbot.addWidget(wall)
     assert not wall.care_button.isVisibleTo(wall) and wall.open_care_list() is None
+
+
+def test_a_map_click_fills_the_grid_of_the_open_form(qtbot, replica):
+    from app.state import AppState
+
+    every = window(qtbot, replica).residents()
+    street = every[0]["street_code"]
+    session = Session(role="street", scope=street, user="st1")
+    state = AppState(session)
+    w = CareListWindow(replica, session, state=state, now=lambda: DEMO_UNTIL)
+    qtbot.addWidget(w)
+    mine, theirs = w.all_grids[1]["id"], next(r["grid_id"] for r in every if r["street_code"] != street)
+    state.select_grid(mine)
+    d = w.open_add()
+    assert d.values()["grid_id"] == mine  # the grid selected on the map
+    assert w.open_visit() is None and "表单" in w.message.text()  # one form at a time, nothing typed is lost
+    state.select_grid(theirs)
+    assert "不在本辖区" in d.message.text() and d.values()["grid_id"] == mine
+    state.select_grid(w.all_grids[2]["id"])
+    assert d.values()["grid_id"] == w.all_grids[2]["id"]
+
+
+def test_console_wiring_map_click_reaches_the_form(qtbot, demo_copy):
+    """In the console: the 智能预警 dock opens the list; a grid clicked on the map fills the add form."""
+    from app.state import AppState
+    from widgets.main_window import MainWindow
+
+    rep = open_replica(demo_copy)
+    win = MainWindow(rep, AppState(Session(role="district", user="op1")))
+    qtbot.addWidget(win)
+    try:
+        win.robot_panel.timer.stop()
+        care = win.robot_panel.open_care_list()
+        assert care is not None and care.isVisible()
+        d = care.open_add()
+        gid = care.all_grids[5]["id"]
+        win.map.gridClicked.emit(gid)
+        assert d.values()["grid_id"] == gid
+        d.reject()
+    finally:
+        win.robot_panel.shutdown()
+        win.watcher.stop()
+        win.queue.shutdown()
+        rep.close()
