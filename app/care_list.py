@@ -124,7 +124,26 @@ def grid_people(conn: sqlite3.Connection, grid_id: str | None, session=None) -> 
 
 
 def _mask_address(text: str | None) -> str:
-    return masking.mask_text(text or "")
+    """ID numbers, phones and exact house numbers masked (the street and estate stay readable)."""
+    if not text:
+        return ""
+    t = masking.ID_NO_RE.sub(lambda m: m.group(1) + "********" + m.group(2), text)
+    t = masking.MOBILE_RE.sub(lambda m: m.group(1) + "****" + m.group(3), t)
+    return masking.HOUSE_NO_RE.sub(lambda m: "*" * len(m.group(1)), t)
+
+
+_LIST_SQL = """
+SELECT c.id, c.name, c.phone, c.id_no, c.kind, c.address, c.grid_id, c.street_code, c.visit_every_days,
+       c.note, c.active, c.created_at, g.name, cm.name, s.name, v.last, coalesce(v.n, 0),
+       julianday(:now) - julianday(coalesce(v.last, c.created_at))
+FROM care_list c
+LEFT JOIN (SELECT care_id, max(at) AS last, count(*) AS n FROM visits
+           WHERE care_id IS NOT NULL AND kind = 'care_visit' AND at <= :now GROUP BY care_id) v ON v.care_id = c.id
+LEFT JOIN grids g ON g.id = c.grid_id
+LEFT JOIN communities cm ON cm.code = g.community_code
+LEFT JOIN streets s ON s.code = c.street_code
+WHERE 1{where} LIMIT :limit
+"""
 
 
 def list_residents(
@@ -138,65 +157,70 @@ def list_residents(
     include_inactive: bool = False,
     overdue_only: bool = False,
     now: dt.datetime | None = None,
-    limit: int = 20_000,
+    limit: int = 50_000,
 ) -> list[dict]:
-    """The residents the session may read, most overdue first, each with ``last_visit``,
-    ``days_since`` (since the last visit, else since listed), ``interval``, ``due_at``,
-    ``overdue`` and ``days_overdue``; personal fields masked unless :func:`may_see_personal`."""
+    """The residents the session may read, most overdue first, each with ``last_visit`` (the last
+    care visit up to ``now``), ``visits``, ``days_since`` (since the last visit, else since listed),
+    ``interval``, ``overdue`` and ``days_overdue`` (:func:`due_at` gives the date); personal fields
+    masked unless :func:`may_see_personal` — then the note is left out (:func:`resident_note`)."""
     now = (now or timeutil.now()).astimezone(timeutil.TZ)
     term, params = _scope_term(session, "c")
+    args: dict = {"now": timeutil.to_iso(now), "limit": limit}
+    where = term.replace("?", ":scope")
+    if params:
+        args["scope"] = params[0]
+    if not may_open(session):
+        where = " AND 0"
     if not include_inactive:
-        term += " AND c.active = 1"
-    if street:
-        term += " AND c.street_code = ?"
-        params.append(street)
-    if kind:
-        term += " AND c.kind = ?"
-        params.append(kind)
-    if grid:
-        term += " AND c.grid_id = ?"
-        params.append(grid)
+        where += " AND c.active = 1"
+    for col, value in (("street_code", street), ("kind", kind), ("grid_id", grid)):
+        if value:
+            where += f" AND c.{col} = :{col}"
+            args[col] = value
     full = may_see_personal(session)
     needle = (search or "").strip()
     if needle and full:
-        term += " AND (instr(c.name, ?) > 0 OR instr(coalesce(c.address, ''), ?) > 0)"
-        params += [needle, needle]
+        where += " AND (instr(c.name, :needle) > 0 OR instr(coalesce(c.address, ''), :needle) > 0)"
+        args["needle"] = needle
     default = default_interval(conn)
-    rows = conn.execute(
-        "SELECT c.id, c.name, c.phone, c.id_no, c.kind, c.address, c.grid_id, c.street_code, c.visit_every_days, "
-        "c.note, c.active, c.created_at, g.name, cm.name, s.name, "
-        "(SELECT max(v.at) FROM visits v WHERE v.care_id = c.id AND v.kind = 'care_visit' AND v.at <= ?), "
-        "(SELECT count(*) FROM visits v WHERE v.care_id = c.id AND v.kind = 'care_visit') "
-        "FROM care_list c LEFT JOIN grids g ON g.id = c.grid_id LEFT JOIN communities cm ON cm.code = g.community_code "
-        f"LEFT JOIN streets s ON s.code = c.street_code WHERE 1{term} LIMIT ?",
-        [timeutil.to_iso(now), *params, limit],
-    ).fetchall()
     out = []
-    for r in rows:
+    mask_name, mask_phone, mask_id = masking.mask_name, masking.mask_phone, masking.mask_id_no
+    for r in conn.execute(_LIST_SQL.format(where=where), args):
         interval = float(r[8]) if r[8] else default
-        since = timeutil.parse_or_none(r[15] or r[11])
-        days = (now - since).total_seconds() / 86400 if since else None
-        due = since + dt.timedelta(days=interval) if since else None
-        d = {
-            "id": r[0], "name": r[1], "phone": r[2] or "", "id_no": r[3] or "", "kind": r[4], "address": r[5] or "",
-            "grid_id": r[6], "street_code": r[7], "visit_every_days": r[8], "note": r[9] or "", "active": bool(r[10]),
+        days = None if r[17] is None else round(r[17], 6)  # julianday: float noise off the threshold
+        active = bool(r[10])
+        overdue = active and days is not None and days >= interval
+        if overdue_only and not overdue:
+            continue
+        if full:
+            name, phone, id_no, address, note = r[1], r[2] or "", r[3] or "", r[5] or "", r[9] or ""
+        else:
+            name, phone, id_no, address, note = mask_name(r[1]), mask_phone(r[2]), mask_id(r[3]), _mask_address(r[5]), ""
+            if needle and needle not in name and needle not in address:
+                continue
+        out.append({
+            "id": r[0], "name": name, "phone": phone, "id_no": id_no, "kind": r[4], "address": address,
+            "grid_id": r[6], "street_code": r[7], "visit_every_days": r[8], "note": note, "active": active,
             "created_at": r[11], "grid_name": r[12] or "", "community": r[13] or "", "street": r[14] or "",
             "last_visit": r[15], "visits": r[16], "interval": interval, "days_since": days,
-            "due_at": timeutil.to_iso(due) if due else None,
-            "overdue": bool(r[10]) and days is not None and days >= interval,
-            "days_overdue": (days - interval) if days is not None else None,
-        }  # fmt: skip
-        if not full:
-            d.update(name=masking.mask_name(d["name"]), phone=masking.mask_phone(d["phone"]),
-                     id_no=masking.mask_id_no(d["id_no"]), address=_mask_address(d["address"]),
-                     note=masking.mask_text(d["note"], {r[1]}))  # fmt: skip
-            if needle and needle not in d["name"] and needle not in d["address"]:
-                continue
-        if overdue_only and not d["overdue"]:
-            continue
-        out.append(d)
+            "overdue": overdue, "days_overdue": (days - interval) if days is not None else None,
+        })  # fmt: skip
     out.sort(key=lambda d: (not d["active"], -(d["days_overdue"] if d["days_overdue"] is not None else -1e9), d["id"]))
     return out
+
+
+def due_at(row: dict) -> str | None:
+    """When a listed resident is next due (ISO, +08:00): the last visit, else listing, plus the interval."""
+    since = timeutil.parse_or_none(row.get("last_visit") or row.get("created_at"))
+    return timeutil.to_iso(since + dt.timedelta(days=row["interval"])) if since else None
+
+
+def resident_note(conn: sqlite3.Connection, session, care_id: int) -> str:
+    """A resident's note (masked for a role without personal-data rights)."""
+    row = conn.execute("SELECT name, note FROM care_list WHERE id = ?", (care_id,)).fetchone()
+    if row is None or not row[1]:
+        return ""
+    return row[1] if may_see_personal(session) else masking.mask_text(row[1], {row[0]})
 
 
 def visits_of(conn: sqlite3.Connection, session, care_id: int, limit: int = 50) -> list[dict]:

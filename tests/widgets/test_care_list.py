@@ -20,10 +20,16 @@ def replica(demo_copy):
     r.close()
 
 
+def settle(qtbot, w: CareListWindow) -> CareListWindow:
+    """Wait for the window's read (it runs in a worker)."""
+    qtbot.waitUntil(lambda: not w.loading and not w._again, timeout=10_000)
+    return w
+
+
 def window(qtbot, replica, **session) -> CareListWindow:
     w = CareListWindow(replica, Session(**{"role": "district", "user": "op1", **session}), now=lambda: DEMO_UNTIL)
     qtbot.addWidget(w)
-    return w
+    return settle(qtbot, w)
 
 
 def written(qtbot, w: CareListWindow, click) -> int:
@@ -35,12 +41,14 @@ def written(qtbot, w: CareListWindow, click) -> int:
 def test_scope_filters_and_overdue(qtbot, replica):
     w = window(qtbot, replica)
     every = w.residents()
-    assert len(every) > 500 and w.street.isVisible() is not None
+    assert len(every) > 500 and w.street.isVisibleTo(w)
     street = every[0]["street_code"]
     w.street.setCurrentIndex(w.street.findData(street))
+    settle(qtbot, w)
     assert {r["street_code"] for r in w.residents()} == {street}
     assert all(w.grid.itemData(i) is None or w.grid.itemData(i).startswith(street) for i in range(w.grid.count()))
     w.overdue_only.setChecked(True)
+    settle(qtbot, w)
     over = w.residents()
     assert over and all(r["overdue"] for r in over)
     assert "超期" in w.model.text(over[0], "due")
@@ -115,6 +123,7 @@ def test_add_edit_visit_and_deactivate_through_the_forms(qtbot, replica):
     written(qtbot, w, x.ok_button.click)
     assert cid not in [r["id"] for r in w.residents()]
     w.inactive.setChecked(True)
+    settle(qtbot, w)
     assert w.select_resident(cid)
     assert not w.current["active"] and not w.visit_button.isEnabled()
     assert "社区志愿者 周红" in w.visits.item(0).text()  # the visits stay
@@ -128,7 +137,7 @@ def test_robot_panel_opens_the_list_and_a_visit_clears_the_warning(qtbot, replic
     care = next(w for w in panel.warnings() if w["rule"] == "care_gap")
     cid = int(care["evidence"]["people"][0].split(":")[1])
     assert panel.care_button.isVisibleTo(panel)
-    w = panel.open_care_list()
+    w = settle(qtbot, panel.open_care_list())
     assert w.select_resident(cid) and w.current["overdue"]
     v = w.open_visit()
     v.at.setDateTime(v.at.dateTime().addSecs(-1800))
@@ -156,6 +165,7 @@ def test_a_map_click_fills_the_grid_of_the_open_form(qtbot, replica):
     state = AppState(session)
     w = CareListWindow(replica, session, state=state, now=lambda: DEMO_UNTIL)
     qtbot.addWidget(w)
+    settle(qtbot, w)
     mine, theirs = w.all_grids[1]["id"], next(r["grid_id"] for r in every if r["street_code"] != street)
     state.select_grid(mine)
     d = w.open_add()
@@ -177,7 +187,7 @@ def test_console_wiring_map_click_reaches_the_form(qtbot, demo_copy):
     qtbot.addWidget(win)
     try:
         win.robot_panel.timer.stop()
-        care = win.robot_panel.open_care_list()
+        care = settle(qtbot, win.robot_panel.open_care_list())
         assert care is not None and care.isVisible()
         d = care.open_add()
         gid = care.all_grids[5]["id"]
