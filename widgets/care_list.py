@@ -84,7 +84,7 @@ class CareModel(RowsModel):
     def text(self, r: dict, key: str) -> str:
         lang = self.lang
         if key == "name":
-            return r["name"] + ("" if r["active"] else tr("（已停用）", " (deactivated)", lang))
+            return r["name"]
         if key == "kind":
             return cl.kind_label(r["kind"], lang)
         if key == "grid":
@@ -96,7 +96,9 @@ class CareModel(RowsModel):
         if key == "days":
             return "" if r["days_since"] is None else f"{r['days_since']:.0f}"
         if key == "due":
-            due = cl.due_at(r) if r["active"] else None
+            if not r["active"]:
+                return tr("已停用", "deactivated", lang)
+            due = cl.due_at(r)
             if not due:
                 return "—"
             if r["overdue"]:
@@ -521,7 +523,8 @@ class CareListWindow(QDialog):
 
     @property
     def loading(self) -> bool:
-        return self._loader is not None and not self._loader.done
+        """A read runs or its rows are not shown yet (the worker is done before its result arrives)."""
+        return self._loader is not None
 
     def _read_failed(self, exc: BaseException) -> None:
         self._loader = None
@@ -542,6 +545,7 @@ class CareListWindow(QDialog):
         row = self.model.row_of(keep) if keep is not None else -1
         if row >= 0:
             self.table.selectRow(row)
+            self.table.scrollTo(self.model.index(row, 0))
             self.show_resident(self.model.row_data(row))
         else:
             self.table.clearSelection()
@@ -559,6 +563,7 @@ class CareListWindow(QDialog):
         if row < 0:
             return False
         self.table.selectRow(row)
+        self.table.scrollTo(self.model.index(row, 0))
         return True
 
     def _on_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
@@ -567,7 +572,7 @@ class CareListWindow(QDialog):
     def show_resident(self, r: dict | None) -> None:
         self.current = r
         self.visits.clear()
-        busy = self._worker is not None and not self._worker.done
+        busy = self.busy
         for b in (self.edit_button, self.visit_button, self.deactivate_button):
             b.setEnabled(r is not None and r["active"] and not busy)
         self.add_button.setEnabled(not busy)
@@ -743,4 +748,5 @@ class CareListWindow(QDialog):
 
     @property
     def busy(self) -> bool:
-        return self._worker is not None and not self._worker.done
+        """A write runs or its outcome is not shown yet."""
+        return self._worker is not None
