@@ -4,7 +4,9 @@ panel's button that opens it (a recorded visit clears the care warning)."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
+from app import care_list as cl
 from app.robot import engine
 from app.state import Session
 from db.replica import open_replica
@@ -199,3 +201,18 @@ def test_console_wiring_map_click_reaches_the_form(qtbot, demo_copy):
         win.watcher.stop()
         win.queue.shutdown()
         rep.close()
+
+
+def test_english_labels(qtbot, replica):
+    w = window(qtbot, replica, lang="en")
+    assert w.windowTitle().startswith("Care list")
+    headers = [w.model.headerData(i, Qt.Orientation.Horizontal) for i in range(w.model.columnCount())]
+    assert headers[:3] == ["Name", "Kind", "Grid / community"] and headers[-1] == "Due"
+    r = w.residents()[0]
+    assert w.model.text(r, "kind") in cl.KIND_EN.values() and "overdue" in w.model.text(r, "due")
+    d = w.open_add()
+    d.name.setText("Li")
+    d.phone.setText("12345")
+    d.grid.setCurrentIndex(0)
+    d.ok_button.click()
+    assert d.message.text().startswith("phone '12345' must be")  # the English half of the refusal
