@@ -10,6 +10,7 @@ in a worker (the table keeps its rows and the summary says 读取中… meanwhil
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -105,7 +106,8 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     write_table("care_list", "Care list (关爱名单) window: list read and writes", rows,
                 notes=f"Median and p95 of {args.repeat} runs each after one warm-up; 5k-event demo replica "
-                      f"(seed 20241), then the care list padded to {args.residents:,} residents with 2 visits each.")
+                      f"(seed 20241), then the care list padded to {args.residents:,} residents with 2 visits each. "
+                      f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs.")
     return 0
 
 
