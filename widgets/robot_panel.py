@@ -143,6 +143,7 @@ class RobotPanel(QWidget):
         self.care_button.clicked.connect(self.open_care_list)
         self.care_button.setVisible(session.role in ("district", "street", "drill"))  # never on the wall
         self.care_window = None
+        self._pass_again = False  # a pass was asked for while one ran (run_soon)
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.thresholds_button)
@@ -256,7 +257,7 @@ class RobotPanel(QWidget):
         if self.care_window is None:
             self.care_window = CareListWindow(self.replica, self.session, self, now=self.now or timeutil.now,
                                               state=self.app_state)
-            self.care_window.changed.connect(lambda _cid: self.run_now())
+            self.care_window.changed.connect(lambda _cid: self.run_soon())
         self.care_window.show()
         self.care_window.raise_()
         self.care_window.activateWindow()
@@ -321,6 +322,14 @@ class RobotPanel(QWidget):
         self.dismiss_button.setEnabled(has and not busy and bool(self.reason.text().strip()))
 
     # -- robot pass ----------------------------------------------------------------------------
+    def run_soon(self) -> None:
+        """A pass now, or right after the one running (a care-list write must be seen by a pass
+        that read the replica after it)."""
+        if self._pass_worker is not None and not self._pass_worker.done:
+            self._pass_again = True
+        else:
+            self.run_now()
+
     def run_now(self) -> Worker | None:
         """Start a pass in a worker (skipped while one is running)."""
         if self._pass_worker is not None and not self._pass_worker.done:
@@ -352,8 +361,15 @@ class RobotPanel(QWidget):
         if self.care_window is not None and self.care_window.isVisible() and not self.care_window.busy:
             self.care_window.reload()  # days since / due move on with each pass
         self.passFinished.emit(result)
+        self._pass_again_if_asked()
+
+    def _pass_again_if_asked(self) -> None:
+        if self._pass_again:
+            self._pass_again = False
+            QTimer.singleShot(0, self.run_now)
 
     def _on_pass_error(self, exc: BaseException) -> None:
+        self._pass_again_if_asked()
         self.run_button.setEnabled(True)
         log.error("robot pass failed", exc_info=exc)
         self.status.setText(tr("研判失败：", "Pass failed: ", self.lang) + human_error(exc))
