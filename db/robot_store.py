@@ -15,6 +15,7 @@ same key is not raised again (the decision stands until new evidence arrives).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable, Mapping
 
@@ -293,27 +294,188 @@ def reset_threshold(replica, rule: str, key: str) -> None:
         conn.execute("DELETE FROM robot_settings WHERE rule = ? AND key = ?", (rule, key))
 
 
+CARE_FIELDS = ("name", "kind", "grid_id", "address", "phone", "id_no", "visit_every_days", "note")
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+ID_NO_RE = re.compile(r"^\d{17}[\dX]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+VISIT_CLOCK_SKEW_S = 120
+"""A visit may be stamped this many seconds after the writer's clock (clocks of two consoles)."""
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def clean_care_fields(record: Mapping, *, partial: bool = False) -> dict:
+    """Check and normalise care-list fields (``partial``: only the keys given, for an edit).
+
+    Name required; kind one of :data:`CARE_KINDS`; phone an 11-digit mobile (``1[3-9]…``) or a
+    landline (``0513-85123456``); ID number 18 characters with a valid GB 11643 check character;
+    visit interval a whole number of days 1–365 (empty: the rule's default). The grid is checked
+    against the replica by the writer. Raises :class:`RobotError` naming the field."""
+    unknown = set(record) - set(CARE_FIELDS) - {"lon", "lat"}
+    if unknown:
+        raise RobotError(f"未知字段 unknown care-list field(s): {', '.join(sorted(unknown))}")
+    out: dict = {}
+    keys = [k for k in CARE_FIELDS if k in record] if partial else list(CARE_FIELDS)
+    for key in keys:
+        v = record.get(key)
+        if isinstance(v, str):
+            v = v.strip()
+        if key == "name":
+            if _blank(v):
+                raise RobotError("关爱对象缺少姓名 name is required")
+            if len(v) > 40:
+                raise RobotError(f"姓名过长（{len(v)} 字，最多 40） name is too long")
+        elif key == "kind":
+            v = v or ("other" if not partial else v)
+            if v not in CARE_KINDS:
+                raise RobotError(f"关爱类型无效 kind must be one of {', '.join(CARE_KINDS)}, not {v!r}")
+        elif key == "grid_id":
+            if _blank(v):
+                raise RobotError("须选择所属网格 a grid is required")
+        elif key == "phone" and not _blank(v):
+            digits = re.sub(r"[\s()（）]", "", v).replace("－", "-")
+            if not (MOBILE_RE.match(digits) or LANDLINE_RE.match(digits)):
+                raise RobotError(f"电话号码格式不对，应为以 1 开头的 11 位手机号或带区号的座机号 "
+                                 f"phone {v!r} must be an 11-digit mobile or a landline like 0513-85123456")
+            v = digits
+        elif key == "id_no" and not _blank(v):
+            v = v.upper().replace(" ", "")
+            if not ID_NO_RE.match(v):
+                raise RobotError(f"身份证号须为 18 位、末位可为 X，现为 {len(v)} 位 "
+                                 f"an ID number has 18 characters (the last may be X), not {len(v)}")
+            check = "10X98765432"[sum(int(c) * w for c, w in zip(v[:17], _ID_WEIGHTS, strict=True)) % 11]
+            if v[17] != check:
+                raise RobotError("身份证号校验位不对，请核对 the ID number's check character is wrong")
+        elif key == "visit_every_days" and not _blank(v):
+            try:
+                n = float(v)
+            except (TypeError, ValueError):
+                raise RobotError(f"走访周期须为天数 visit interval must be a number of days, not {v!r}") from None
+            if n != int(n) or not 1 <= n <= 365:
+                raise RobotError(f"走访周期须为一至三百六十五之间的整数天 visit interval must be 1–365 whole days, not {v!r}")
+            v = int(n)
+        elif key == "note" and not _blank(v) and len(v) > 2000:
+            raise RobotError("备注过长（最多 2000 字） note is too long")
+        out[key] = None if _blank(v) else v
+    for key in ("lon", "lat"):
+        if key in record:
+            out[key] = record[key]
+    return out
+
+
+def _grid_row(conn: sqlite3.Connection, grid_id) -> tuple:
+    grid = conn.execute("SELECT street_code, lon, lat FROM grids WHERE id = ?", (grid_id,)).fetchone()
+    if grid is None:
+        raise RobotError(f"没有该网格 no grid {grid_id!r}")
+    return grid
+
+
 def add_care_resident(replica, record: Mapping, *, at: str | None = None) -> int:
-    """Put a resident on the care list (``name``, ``kind``, ``grid_id`` required)."""
+    """Put a resident on the care list (``name``, ``kind``, ``grid_id`` required; see
+    :func:`clean_care_fields`)."""
     from app import timeutil
 
-    name = (record.get("name") or "").strip()
-    if not name:
-        raise RobotError("关爱对象缺少姓名 name is required")
-    kind = record.get("kind") or "other"
-    if kind not in CARE_KINDS:
-        raise RobotError(f"关爱类型无效 kind must be one of {', '.join(CARE_KINDS)}, not {kind!r}")
+    rec = clean_care_fields(record)
     with replica.write("care_list") as conn:
-        grid = conn.execute("SELECT street_code, lon, lat FROM grids WHERE id = ?", (record.get("grid_id"),)).fetchone()
-        if grid is None:
-            raise RobotError(f"没有该网格 no grid {record.get('grid_id')!r}")
+        grid = _grid_row(conn, rec["grid_id"])
         cur = conn.execute(
             "INSERT INTO care_list (uid, name, phone, id_no, kind, address, grid_id, street_code, lon, lat, "
             "visit_every_days, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (new_ulid(), name, record.get("phone"), record.get("id_no"), kind, record.get("address"),
-             record["grid_id"], grid[0], record.get("lon", grid[1]), record.get("lat", grid[2]),
-             record.get("visit_every_days"), record.get("note"), at or timeutil.now_iso()),
+            (new_ulid(), rec["name"], rec["phone"], rec["id_no"], rec["kind"], rec["address"],
+             rec["grid_id"], grid[0], rec.get("lon", grid[1]), rec.get("lat", grid[2]),
+             rec["visit_every_days"], rec["note"], at or timeutil.now_iso()),
         )  # fmt: skip
+        return int(cur.lastrowid)
+
+
+def _active_resident(conn: sqlite3.Connection, care_id: int, doing: str) -> sqlite3.Row | tuple:
+    row = conn.execute("SELECT id, name, active, grid_id, street_code, note FROM care_list WHERE id = ?",
+                       (care_id,)).fetchone()  # fmt: skip
+    if row is None:
+        raise RobotError(f"关爱名单中没有 #{care_id} no care-list resident #{care_id}")
+    if not row[2]:
+        raise RobotError(f"关爱对象 #{care_id} 已停用，不能{doing} resident #{care_id} is deactivated")
+    return row
+
+
+def update_care_resident(replica, care_id: int, changes: Mapping) -> dict:
+    """Change an active resident's fields (only the keys given; see :func:`clean_care_fields`).
+    A new grid moves the resident's street and point to that grid's. Returns the fields changed
+    (``{field: (old, new)}``; empty when nothing changed)."""
+    rec = clean_care_fields(changes, partial=True)
+    if not rec:
+        return {}
+    with replica.write("care_list") as conn:
+        _active_resident(conn, care_id, "修改")
+        old = conn.execute(f"SELECT {', '.join(CARE_FIELDS)}, lon, lat, street_code FROM care_list WHERE id = ?",
+                           (care_id,)).fetchone()  # fmt: skip
+        before = dict(zip((*CARE_FIELDS, "lon", "lat", "street_code"), old, strict=True))
+        if "grid_id" in rec and rec["grid_id"] != before["grid_id"]:
+            grid = _grid_row(conn, rec["grid_id"])
+            rec["street_code"] = grid[0]
+            rec.setdefault("lon", grid[1])
+            rec.setdefault("lat", grid[2])
+        diff = {k: (before.get(k), v) for k, v in rec.items() if before.get(k) != v}
+        if diff:
+            sets = ", ".join(f"{k} = ?" for k in diff)
+            conn.execute(f"UPDATE care_list SET {sets} WHERE id = ?", [*(v[1] for v in diff.values()), care_id])
+        return diff
+
+
+def deactivate_care_resident(replica, care_id: int, reason: str, *, actor: str, at: str | None = None) -> None:
+    """Take a resident off the active care list (never deleted: the visits stay). The reason is
+    required; it is appended to the resident's note with the time and the actor."""
+    from app import timeutil
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise RobotError("停用须填写原因（如：已搬离、已入住养老机构、已去世） a deactivation needs a reason")
+    when = at or timeutil.now_iso()
+    with replica.write("care_list") as conn:
+        row = _active_resident(conn, care_id, "再次停用")
+        stamp = f"【停用 {timeutil.display(when)} {actor}】{reason}"
+        note = f"{row[5]}\n{stamp}" if row[5] else stamp
+        conn.execute("UPDATE care_list SET active = 0, note = ? WHERE id = ?", (note, care_id))
+
+
+def add_care_visit(replica, care_id: int, *, at: str, person_id: int | None = None, visitor: str | None = None,
+                   note: str | None = None, now: str | None = None) -> int:  # fmt: skip
+    """Record a care visit (``visits.kind = 'care_visit'``, the one the care rule counts) for an
+    active resident. ``at`` may not lie in the future (``now``, default the clock, with
+    :data:`VISIT_CLOCK_SKEW_S` of grace); ``person_id`` must be a known person; a free-text
+    ``visitor`` goes into the note (``走访人：…``)."""
+    from app import timeutil
+
+    try:
+        when = timeutil.parse(at) if isinstance(at, str) else at
+    except ValueError:
+        raise RobotError(f"走访时间格式不对 visit time is not a date and time: {at!r}") from None
+    if when is None:
+        raise RobotError("须填写走访时间 a visit time is required")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timeutil.TZ)
+    ref = timeutil.parse(now) if now else timeutil.now()
+    if (when - ref).total_seconds() > VISIT_CLOCK_SKEW_S:
+        raise RobotError(f"走访时间晚于现在（{timeutil.display(timeutil.to_iso(when))}），不能登记未来的走访 "
+                         f"a visit cannot lie in the future ({timeutil.display(timeutil.to_iso(when))})")  # fmt: skip
+    visitor = (visitor or "").strip()
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise RobotError("走访记录过长（最多 2000 字） visit note is too long")
+    text = "；".join(p for p in ((f"走访人：{visitor}" if visitor and person_id is None else ""), note) if p)
+    with replica.write("visits") as conn:
+        row = _active_resident(conn, care_id, "登记走访")
+        if person_id is not None and conn.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is None:
+            raise RobotError(f"没有该走访人员 no person #{person_id}")
+        if person_id is None and not visitor:
+            raise RobotError("须填写走访人（网格人员或其他走访人姓名） a visit needs a visitor")
+        cur = conn.execute(
+            "INSERT INTO visits (uid, kind, care_id, grid_id, person_id, at, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (new_ulid(), "care_visit", care_id, row[3], person_id, timeutil.to_iso(when), text or None),
+        )
         return int(cur.lastrowid)
 
 

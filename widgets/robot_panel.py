@@ -99,9 +99,11 @@ class RobotPanel(QWidget):
     openCountChanged = Signal(int)  # noqa: N815
 
     def __init__(self, replica, session, parent=None, *, interval_s: int = engine.DEFAULT_INTERVAL_S,
-                 autorun: bool = True) -> None:  # fmt: skip
+                 autorun: bool = True, now=None) -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("RobotPanel")
+        self.now = now  # a clock for the passes (tests); None: the real time
+        self.app_state = None  # the main window's AppState (map grid clicks reach the care-list forms)
         self.replica = replica
         self.session = session
         self.current: dict | None = None
@@ -134,9 +136,18 @@ class RobotPanel(QWidget):
         self.thresholds_button.setToolTip(tr("查看与调整各研判规则的阈值（区指挥中心可修改）",
                                              "View and adjust the rules' thresholds (district centre may edit)", lang))
         self.thresholds_button.clicked.connect(self.edit_thresholds)
+        self.care_button = QPushButton(tr("关爱名单…", "Care list…", lang))
+        self.care_button.setObjectName("RobotCareListButton")
+        self.care_button.setToolTip(tr("重点人群关爱名单：新增、修改、停用关爱对象，登记走访",
+                                       "Care list: add, edit, deactivate residents, record visits", lang))
+        self.care_button.clicked.connect(self.open_care_list)
+        self.care_button.setVisible(session.role in ("district", "street", "drill"))  # never on the wall
+        self.care_window = None
+        self._pass_again = False  # a pass was asked for while one ran (run_soon)
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.thresholds_button)
+        top.addWidget(self.care_button)
         top.addWidget(self.status, 1)
 
         self.explanation = plain("", "RobotExplanation")
@@ -235,6 +246,23 @@ class RobotPanel(QWidget):
         if dialog.exec():
             self.reload()
 
+    def open_care_list(self):
+        """Open (or raise) the 关爱名单 window; a write there runs a robot pass so a recorded visit
+        clears its care warning at once. None for the wall and departments."""
+        from app import care_list
+        from widgets.care_list import CareListWindow
+
+        if not care_list.may_open(self.session):
+            return None
+        if self.care_window is None:
+            self.care_window = CareListWindow(self.replica, self.session, self, now=self.now or timeutil.now,
+                                              state=self.app_state)
+            self.care_window.changed.connect(lambda _cid: self.run_soon())
+        self.care_window.show()
+        self.care_window.raise_()
+        self.care_window.activateWindow()
+        return self.care_window
+
     def warnings(self) -> list[dict]:
         return self.model.rows()
 
@@ -294,13 +322,22 @@ class RobotPanel(QWidget):
         self.dismiss_button.setEnabled(has and not busy and bool(self.reason.text().strip()))
 
     # -- robot pass ----------------------------------------------------------------------------
+    def run_soon(self) -> None:
+        """A pass now, or right after the one running (a care-list write must be seen by a pass
+        that read the replica after it)."""
+        if self._pass_worker is not None and not self._pass_worker.done:
+            self._pass_again = True
+        else:
+            self.run_now()
+
     def run_now(self) -> Worker | None:
         """Start a pass in a worker (skipped while one is running)."""
         if self._pass_worker is not None and not self._pass_worker.done:
             return None
         self.run_button.setEnabled(False)
         self.status.setText(tr("研判中…", "Running…", self.lang))
-        self._pass_worker = run_in_thread(engine.run_pass, self.replica, on_result=self._on_pass,
+        self._pass_worker = run_in_thread(engine.run_pass, self.replica, now=self.now() if self.now else None,
+                                          on_result=self._on_pass,
                                           on_error=self._on_pass_error)  # fmt: skip
         return self._pass_worker
 
@@ -321,9 +358,18 @@ class RobotPanel(QWidget):
             self.status.setText(f"{timeutil.now():%H:%M:%S} 研判完成：新增 {len(result.new)} · 更新 {len(result.updated)}"
                                 f" · 解除 {len(result.cleared)}{errs}")  # fmt: skip
         self.reload()
+        if self.care_window is not None and self.care_window.isVisible() and not self.care_window.busy:
+            self.care_window.reload()  # days since / due move on with each pass
         self.passFinished.emit(result)
+        self._pass_again_if_asked()
+
+    def _pass_again_if_asked(self) -> None:
+        if self._pass_again:
+            self._pass_again = False
+            QTimer.singleShot(0, self.run_now)
 
     def _on_pass_error(self, exc: BaseException) -> None:
+        self._pass_again_if_asked()
         self.run_button.setEnabled(True)
         log.error("robot pass failed", exc_info=exc)
         self.status.setText(tr("研判失败：", "Pass failed: ", self.lang) + human_error(exc))
@@ -397,6 +443,7 @@ def install_robot_panel(window) -> QDockWidget | None:
     if session.role == "department":
         return None
     panel = RobotPanel(window.replica, session, window, autorun=True)
+    panel.app_state = window.state
     title = tr("智能预警", "Robot warnings", getattr(session, "lang", "zh"))
     dock = QDockWidget(title, window)
     dock.setObjectName("RobotDock")
