@@ -256,7 +256,7 @@ def add_resident(replica, session, record: Mapping) -> int:
     finally:
         conn.close()
     _enforce(replica, session, "care_add", street)
-    return robot_store.add_care_resident(replica, rec)
+    return robot_store.add_care_resident(replica, rec, actor=access.actor_of(session))
 
 
 def update_resident(replica, session, care_id: int, changes: Mapping) -> dict:
@@ -271,7 +271,7 @@ def update_resident(replica, session, care_id: int, changes: Mapping) -> dict:
         conn.close()
     for street in sorted(streets_hit, key=str):
         _enforce(replica, session, "care_update", street)
-    return robot_store.update_care_resident(replica, care_id, rec)
+    return robot_store.update_care_resident(replica, care_id, rec, actor=access.actor_of(session))
 
 
 def deactivate_resident(replica, session, care_id: int, reason: str) -> None:
@@ -295,4 +295,5 @@ def record_visit(replica, session, care_id: int, *, at: str | dt.datetime, perso
     _enforce(replica, session, "care_visit", street)
     return robot_store.add_care_visit(replica, care_id, at=at if isinstance(at, str) else timeutil.to_iso(at),
                                       person_id=person_id, visitor=visitor, note=note,
-                                      now=timeutil.to_iso(now) if now else None)  # fmt: skip
+                                      now=timeutil.to_iso(now) if now else None,
+                                      actor=access.actor_of(session))  # fmt: skip

@@ -15,6 +15,7 @@ same key is not raised again (the decision stands until new evidence arrives).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -373,9 +374,19 @@ def _grid_row(conn: sqlite3.Connection, grid_id) -> tuple:
     return grid
 
 
-def add_care_resident(replica, record: Mapping, *, at: str | None = None) -> int:
+def _log_care(conn: sqlite3.Connection, care_id: int, action: str, actor: str | None, detail: dict | None = None,
+              at: str | None = None) -> None:  # fmt: skip
+    """One ``care_log`` row (append-only) in the caller's transaction."""
+    from app import timeutil
+
+    conn.execute("INSERT INTO care_log (at, actor, care_id, action, detail) VALUES (?, ?, ?, ?, ?)",
+                 (at or timeutil.now_iso(), actor or "system", care_id, action,
+                  json.dumps(detail, ensure_ascii=False) if detail else None))  # fmt: skip
+
+
+def add_care_resident(replica, record: Mapping, *, at: str | None = None, actor: str | None = None) -> int:
     """Put a resident on the care list (``name``, ``kind``, ``grid_id`` required; see
-    :func:`clean_care_fields`)."""
+    :func:`clean_care_fields`). Logged in ``care_log`` with ``actor``."""
     from app import timeutil
 
     rec = clean_care_fields(record)
@@ -388,6 +399,7 @@ def add_care_resident(replica, record: Mapping, *, at: str | None = None) -> int
              rec["grid_id"], grid[0], rec.get("lon", grid[1]), rec.get("lat", grid[2]),
              rec["visit_every_days"], rec["note"], at or timeutil.now_iso()),
         )  # fmt: skip
+        _log_care(conn, int(cur.lastrowid), "add", actor, {"grid_id": rec["grid_id"], "kind": rec["kind"]}, at)
         return int(cur.lastrowid)
 
 
@@ -401,7 +413,7 @@ def _active_resident(conn: sqlite3.Connection, care_id: int, doing: str) -> sqli
     return row
 
 
-def update_care_resident(replica, care_id: int, changes: Mapping) -> dict:
+def update_care_resident(replica, care_id: int, changes: Mapping, *, actor: str | None = None) -> dict:
     """Change an active resident's fields (only the keys given; see :func:`clean_care_fields`).
     A new grid moves the resident's street and point to that grid's. Returns the fields changed
     (``{field: (old, new)}``; empty when nothing changed)."""
@@ -422,6 +434,7 @@ def update_care_resident(replica, care_id: int, changes: Mapping) -> dict:
         if diff:
             sets = ", ".join(f"{k} = ?" for k in diff)
             conn.execute(f"UPDATE care_list SET {sets} WHERE id = ?", [*(v[1] for v in diff.values()), care_id])
+            _log_care(conn, care_id, "update", actor, {"fields": sorted(diff)})  # names only: values are personal
         return diff
 
 
@@ -439,10 +452,11 @@ def deactivate_care_resident(replica, care_id: int, reason: str, *, actor: str, 
         stamp = f"【停用 {timeutil.display(when)} {actor}】{reason}"
         note = f"{row[5]}\n{stamp}" if row[5] else stamp
         conn.execute("UPDATE care_list SET active = 0, note = ? WHERE id = ?", (note, care_id))
+        _log_care(conn, care_id, "deactivate", actor, {"reason": reason}, when)
 
 
 def add_care_visit(replica, care_id: int, *, at: str, person_id: int | None = None, visitor: str | None = None,
-                   note: str | None = None, now: str | None = None) -> int:  # fmt: skip
+                   note: str | None = None, now: str | None = None, actor: str | None = None) -> int:  # fmt: skip
     """Record a care visit (``visits.kind = 'care_visit'``, the one the care rule counts) for an
     active resident. ``at`` may not lie in the future (``now``, default the clock, with
     :data:`VISIT_CLOCK_SKEW_S` of grace); ``person_id`` must be a known person; a free-text
@@ -476,6 +490,7 @@ def add_care_visit(replica, care_id: int, *, at: str, person_id: int | None = No
             "INSERT INTO visits (uid, kind, care_id, grid_id, person_id, at, note) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (new_ulid(), "care_visit", care_id, row[3], person_id, timeutil.to_iso(when), text or None),
         )
+        _log_care(conn, care_id, "visit", actor, {"visit_id": int(cur.lastrowid), "at": timeutil.to_iso(when)})
         return int(cur.lastrowid)
 
 

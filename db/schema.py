@@ -884,7 +884,35 @@ def m010_sync(db: Database) -> None:
     install_outbox_trigger(db.conn)
 
 
-# [m011] issue 4 — intake write path (session 3)
+# [m011] issue 8 — care_log: who changed the care list (session 4)
+@migrations(name="m011_care_log")
+def m011_care_log(db: Database) -> None:
+    """Append-only audit of the care list (重点人群关爱名单): who added, edited, deactivated a
+    resident or recorded a visit, and which fields changed (names only: the values are personal data
+    and stay in ``care_list``)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE care_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            care_id INTEGER NOT NULL REFERENCES care_list(id),
+            action TEXT NOT NULL CHECK (action IN ('add', 'update', 'deactivate', 'visit')),
+            detail TEXT
+        );
+        CREATE INDEX ix_care_log_care ON care_log(care_id, id);
+        CREATE TRIGGER care_log_no_update BEFORE UPDATE ON care_log BEGIN
+            SELECT RAISE(ABORT, 'care_log is append-only: UPDATE is not allowed');
+        END;
+        CREATE TRIGGER care_log_no_delete BEFORE DELETE ON care_log BEGIN
+            SELECT RAISE(ABORT, 'care_log is append-only: DELETE is not allowed');
+        END;
+        """,
+    )
+
+
+# [m012] (unused)
 
 
 # [end of migrations]

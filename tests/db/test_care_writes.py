@@ -173,3 +173,23 @@ def test_list_scope_filters_and_masking(rep):
         assert over and all(r["overdue"] for r in over)
     finally:
         c.close()
+
+
+def test_every_care_list_write_is_audited_without_personal_values(rep):
+    """care_log (m011): who added, edited, deactivated or visited, append-only; the changed fields
+    by name only (the values are personal data and stay in care_list)."""
+    import sqlite3
+
+    grid, street = a_grid(rep)
+    op = Session(role="street", scope=street, user="op-7")
+    cid = cl.add_resident(rep, op, {"name": "周秀兰", "kind": "elderly_alone", "grid_id": grid})
+    cl.update_resident(rep, op, cid, {"phone": "13812345678", "note": "女儿在外地"})
+    cl.record_visit(rep, op, cid, at=DEMO_UNTIL - dt.timedelta(hours=1), visitor="王红", now=DEMO_UNTIL)
+    cl.deactivate_resident(rep, op, cid, "已搬离")
+    rows = q(rep, "SELECT actor, action, detail FROM care_log WHERE care_id = ? ORDER BY id", cid)
+    assert [(a, b) for a, b, _ in rows] == [("op-7", "add"), ("op-7", "update"), ("op-7", "visit"),
+                                            ("op-7", "deactivate")]  # fmt: skip
+    assert '"fields": ["note", "phone"]' in rows[1][2] and "138" not in rows[1][2] and "女儿" not in rows[1][2]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with rep.write("care_list") as c:
+            c.execute("DELETE FROM care_log WHERE care_id = ?", (cid,))
