@@ -105,6 +105,27 @@ def check(session, action: str, event: dict | None = None) -> None:
     raise AccessDenied(f"非本部门事件 {_label(event)} was not dispatched to department {scope}")
 
 
+def desk_session(role: str, scope: str | None, desk_street: str | None,
+                 desk_dept: str | None) -> tuple[str, str | None, str | None]:  # fmt: skip
+    """The console's role on a sync desk whose upstream role is limited to ``desk_street`` or
+    ``desk_dept`` (both None: a district desk, anything goes). Returns ``(role, scope, note)``:
+    a wider role is narrowed to the desk's scope (the upstream would refuse its changes anyway),
+    with ``note`` saying so; the read-only wall keeps its role."""
+    if role == "wall" or not (desk_street or desk_dept):
+        return role, scope, None
+    if desk_dept:
+        if role == "department" and scope == desk_dept:
+            return role, scope, None
+        return ("department", desk_dept,
+                f"此工作站的上游账号仅限部门 {desk_dept}：按部门岗位打开 this desk's upstream role is limited to "
+                f"department {desk_dept}: opened as that department")  # fmt: skip
+    if role in ("street", "department") and (role == "department" or scope == desk_street):
+        return role, scope, None
+    return ("street", desk_street,
+            f"此工作站的上游账号仅限街道 {desk_street}：按街道岗位打开 this desk's upstream role is limited to "
+            f"street {desk_street}: opened as that street")  # fmt: skip
+
+
 def allowed(session, action: str, event: dict | None = None) -> bool:
     try:
         check(session, action, event)

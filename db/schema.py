@@ -912,7 +912,16 @@ def m011_care_log(db: Database) -> None:
     )
 
 
-# [m012] (unused)
+# [m012] issue 9 — the desk's department scope (session 4)
+@migrations(name="m012_sync_scope_dept")
+def m012_sync_scope_dept(db: Database) -> None:
+    """``sync_state.scope_dept``: the department a desk role is limited to (from the upstream's
+    ``hello``/``snapshot_head``), next to ``scope_street``; the console follows the desk's scope."""
+    if "sync_state" in db.table_names() and "scope_dept" not in db["sync_state"].columns_dict:
+        db.execute("ALTER TABLE sync_state ADD COLUMN scope_dept TEXT")
+
+
+# [m013] (unused)
 
 
 # [end of migrations]

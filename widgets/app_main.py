@@ -104,12 +104,19 @@ def run_gui(args: argparse.Namespace) -> int:
         print(f"onemap: {exc}", file=sys.stderr)
         return 1
     role, scope, user = args.role, args.scope, args.user
+    desk = _desk_scope(replica)  # a sync desk whose upstream role is limited to a street or department
     if not args.screenshot and not getattr(args, "role_explicit", True):
-        picked = _pick_role(replica)
+        picked = _pick_role(replica, desk)
         if picked is None:
             replica.close()
             return 0
         role, scope, user = picked
+    if desk != (None, None):
+        from app.access import desk_session
+
+        role, scope, note = desk_session(role, scope, *desk)
+        if note:
+            print(f"onemap: {note}", file=sys.stderr)
     state = AppState(Session(role=role, scope=scope, user=user, lang=args.lang), theme=args.theme)
     sync_ui = None
     if role == "wall":  # issue 6: the command wall (widgets/wall_window.py)
@@ -181,13 +188,28 @@ def run_gui(args: argparse.Namespace) -> int:
     return result["code"] or code
 
 
-def _pick_role(replica) -> tuple[str, str | None, str | None] | None:
-    """No --role/--station/--wall/--scope/--user: ask who is at the console (None = quit)."""
+def _desk_scope(replica) -> tuple[str | None, str | None]:
+    """(street, department) the replica's upstream desk role is limited to; (None, None) otherwise."""
+    from db.sync.client import sync_state
+
+    conn = replica.reader()
+    try:
+        st = sync_state(conn) or {}
+    finally:
+        conn.close()
+    return st.get("scope_street"), st.get("scope_dept")
+
+
+def _pick_role(replica, desk: tuple[str | None, str | None] = (None, None)) -> tuple[str, str | None, str | None] | None:
+    """No --role/--station/--wall/--scope/--user: ask who is at the console (None = quit). A desk
+    limited to a street or department starts on that role."""
     from PySide6.QtWidgets import QDialog
 
     from widgets.role_picker import RolePickerDialog
 
-    dialog = RolePickerDialog(replica)
+    street, dept = desk
+    default = ("street", street) if street else (("department", dept) if dept else ("district", None))
+    dialog = RolePickerDialog(replica, default_role=default[0], default_scope=default[1])
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.choice()

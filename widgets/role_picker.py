@@ -38,7 +38,8 @@ RoleData = Qt.ItemDataRole.UserRole
 class RolePickerDialog(QDialog):
     """Pick role, scope (street or department) and user. ``choice()`` → ``(role, scope, user)``."""
 
-    def __init__(self, replica, parent=None, *, default_role: str = "district") -> None:
+    def __init__(self, replica, parent=None, *, default_role: str = "district",
+                 default_scope: str | None = None) -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("RolePicker")
         self.setWindowTitle("一张图指挥台 — 选择岗位")
@@ -92,6 +93,8 @@ class RolePickerDialog(QDialog):
             sc = QShortcut(QKeySequence(str(i + 1)), self)
             sc.activated.connect(lambda r=i: self.roles.setCurrentRow(r))
         self.roles.setCurrentRow(ROLE_ORDER.index(default_role) if default_role in ROLE_ORDER else 0)
+        if default_scope is not None and self.scope.findData(default_scope) >= 0:
+            self.scope.setCurrentIndex(self.scope.findData(default_scope))
         self.roles.setFocus()
 
     def role(self) -> str:

@@ -111,7 +111,7 @@ def sync_state(conn: sqlite3.Connection) -> dict | None:
 
 
 def enable_sync(replica, *, upstream: str, client_id: str | None = None, cursor: int = 0,
-                scope_street: str | None = None) -> str:  # fmt: skip
+                scope_street: str | None = None, scope_dept: str | None = None) -> str:  # fmt: skip
     """Make the replica a sync client (or update its upstream/cursor/scope); returns the client id.
 
     From now on every local event_log row is queued in the outbox (trigger ``sync_outbox_log``).
@@ -125,13 +125,22 @@ def enable_sync(replica, *, upstream: str, client_id: str | None = None, cursor:
         cur = sync_state(conn)
         cid = client_id or (cur["client_id"] if cur else None) or new_ulid()
         conn.execute(
-            "INSERT INTO sync_state (id, client_id, upstream, scope_street, cursor) VALUES (1, ?, ?, ?, ?) "
+            "INSERT INTO sync_state (id, client_id, upstream, scope_street, scope_dept, cursor) VALUES (1, ?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET client_id = excluded.client_id, upstream = excluded.upstream, "
-            "scope_street = excluded.scope_street, cursor = excluded.cursor, applying = 0",
-            (cid, upstream, scope_street, int(cursor)),
+            "scope_street = excluded.scope_street, scope_dept = excluded.scope_dept, cursor = excluded.cursor, "
+            "applying = 0",
+            (cid, upstream, scope_street, scope_dept, int(cursor)),
         )
     log.info("sync enabled: client %s, upstream %s, cursor %s", cid, _redact(upstream), cursor)
     return cid
+
+
+def record_scope(replica, street: str | None, department: str | None) -> None:
+    """Remember the desk role's scope (street or department; both None: the district)."""
+    with replica.write("sync") as conn:
+        conn.execute("UPDATE sync_state SET scope_street = ?, scope_dept = ? WHERE id = 1", (street, department))
+    log.info("sync: this desk's scope is %s", f"street {street}" if street else
+             (f"department {department}" if department else "the district"))  # fmt: skip
 
 
 def rotate_client_id(replica, reason: str) -> str:
@@ -292,6 +301,9 @@ class SyncClient:
         if not ans.get("ok", True):
             self._refused_hello(ans)
         self._batch = bool(ans.get("push_batch")) and PUSH_BATCH > 1
+        scope = (ans.get("scope_street"), ans.get("scope_dept"))
+        if "scope_street" in ans and scope != (state.get("scope_street"), state.get("scope_dept")):
+            record_scope(self.replica, *scope)  # the desk role's scope, as the upstream knows it
         server_last = int(ans.get("server_last_mutation_id") or 0)
         if server_last > ours:
             rotate_client_id(self.replica, f"restored or copied replica: the server has seen mutation "

@@ -221,7 +221,8 @@ def clone_replica(path: str | os.PathLike, dsn: str, *, force: bool = False,
             counts = _load_snapshot(replica, prefetch(iter_snapshot(pg, client_id, progress, info.get("events"))), progress,
                                     rebuild)  # fmt: skip
             pg.rollback()
-            enable_sync(replica, upstream=dsn, client_id=client_id, cursor=head)
+            enable_sync(replica, upstream=dsn, client_id=client_id, cursor=head,
+                        scope_street=info.get("scope_street"), scope_dept=info.get("scope_dept"))
         except BaseException:
             replica.close()
             tmp.unlink(missing_ok=True)

@@ -795,6 +795,7 @@ BEGIN
         'whistles', (SELECT count(*) FROM whistles),
         'reference_bytes', (SELECT length(data) FROM reference WHERE name = 'sqlite'),
         'isolation', current_setting('transaction_isolation'),
+        'scope_street', v_street, 'scope_dept', desk_dept(),
         'protocol', {PROTOCOL_VERSION}, 'schema', {SYNC_SCHEMA_VERSION});
 END
 $fn$;

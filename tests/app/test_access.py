@@ -110,3 +110,18 @@ def test_visible_filter_in_sql(demo_db):
         assert _visible(conn, Session("department")) == set()
     finally:
         conn.close()
+
+
+def test_a_sync_desk_limited_to_a_street_or_department_opens_in_that_scope():
+    from app.access import desk_session
+
+    assert desk_session("district", None, None, None) == ("district", None, None)  # a district desk
+    assert desk_session("department", "TRAFFIC", None, "TRAFFIC") == ("department", "TRAFFIC", None)
+    role, scope, note = desk_session("district", None, None, "TRAFFIC")
+    assert (role, scope) == ("department", "TRAFFIC") and "TRAFFIC" in note
+    assert desk_session("department", "PSB", None, "TRAFFIC")[:2] == ("department", "TRAFFIC")
+    assert desk_session("wall", None, None, "TRAFFIC") == ("wall", None, None)  # read-only: unchanged
+    assert desk_session("street", "320613001", "320613001", None) == ("street", "320613001", None)
+    assert desk_session("street", "320613002", "320613001", None)[:2] == ("street", "320613001")
+    assert desk_session("drill", None, "320613001", None)[:2] == ("street", "320613001")
+    assert desk_session("department", "PSB", "320613001", None) == ("department", "PSB", None)

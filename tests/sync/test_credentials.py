@@ -68,3 +68,30 @@ def test_a_cloned_desk_connects_with_the_password_from_the_file(pg_dsn, demo_db,
         assert report.online and report.error is None
     finally:
         rep.close()
+
+
+def test_a_clone_remembers_the_desk_scope_and_hello_keeps_it(pg_dsn, demo_db, tmp_path, passfile):
+    """The upstream says which street/department the desk role is limited to; the replica keeps it
+    (sync_state.scope_street / scope_dept) so the console opens in that scope."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from db.sync import upstream
+    from db.sync.client import SyncClient
+    from db.sync.clone import clone_replica
+
+    upstream.init_upstream(pg_dsn)
+    upstream.seed_upstream(pg_dsn, demo_db)
+    upstream.add_desk(pg_dsn, "desk_traffic", "pw-t", department="TRAFFIC")
+    params = conninfo_to_dict(pg_dsn)
+    params.update(user="desk_traffic", password="pw-t")
+    clone_replica(tmp_path / "dept.db", make_conninfo(**params))
+    rep = open_replica(tmp_path / "dept.db")
+    try:
+        st = sync_state(rep.writer)
+        assert (st["scope_street"], st["scope_dept"]) == (None, "TRAFFIC")
+        upstream.add_desk(pg_dsn, "desk_traffic", "pw-t", street="320613001")  # the admin re-scopes the role
+        assert SyncClient(rep).sync_once().online
+        st = sync_state(rep.writer)
+        assert (st["scope_street"], st["scope_dept"]) == ("320613001", None)
+    finally:
+        rep.close()
