@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from app import access
-from app.intake_views import mask_name
+from app.intake_views import mask_name, may_see_personal
 from app.robot.base import SEVERITY_EN, SEVERITY_ZH
 from app.robot.engine import RULES, RULES_BY_NAME, rule
 from db import robot_store
@@ -111,7 +111,9 @@ def evidence_details(conn: sqlite3.Connection, warning: dict, session=None) -> d
             f"SELECT id, external_id, category, title, status, reported_at, lon, lat, address FROM events "
             f"WHERE id IN ({marks}) ORDER BY reported_at", ids):  # fmt: skip
             out["events"].append(dict(r))
-    full = session is not None and session.role == "district"
+    # the same rule as the care list and the intake screens: district and street roles (a street
+    # centre visits these residents) see names; every other role sees them masked
+    full = session is not None and may_see_personal(session)
     for p in ev["people"]:
         kind, _, ident = str(p).partition(":")
         if kind == "care" and ident.isdigit():

@@ -224,3 +224,24 @@ def test_a_flood_of_findings_is_cut_to_the_largest_and_clears_nothing(rep):
     with rep.write() as c:
         c.execute("UPDATE robot_warnings SET dedup_key = 'gone-' || id WHERE rule = 'flood'")
     assert engine.run_pass(rep, now=NOW, rules=[Flood()]).cleared == []  # a partial pass clears nothing
+
+
+def test_care_evidence_names_follow_the_personal_data_rule(demo_copy):
+    """A care warning's resident: named for the district and street roles (who visit), masked for
+    the others — the rule of the care list and the intake screens (``may_see_personal``)."""
+    from app.robot.views import evidence_details
+    from app.state import Session
+    from db.replica import open_replica
+
+    rep = open_replica(demo_copy)
+    try:
+        conn = rep.reader()
+        cid, name, street = conn.execute("SELECT id, name, street_code FROM care_list LIMIT 1").fetchone()
+        warning = {"evidence": {"events": [], "people": [f"care:{cid}"], "devices": []}}
+        label = lambda s: evidence_details(conn, warning, s)["people"][0]["label"]  # noqa: E731
+        assert label(Session(role="district")).startswith(name)
+        assert label(Session(role="street", scope=street)).startswith(name)
+        assert not label(Session(role="drill")).startswith(name) and "*" in label(Session(role="drill"))
+        conn.close()
+    finally:
+        rep.close()
