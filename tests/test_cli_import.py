@@ -88,6 +88,15 @@ def test_exit_1_when_the_file_cannot_be_read(demo_copy, tmp_path):
     assert p.returncode == 1 and "not a 12345 work-order CSV" in p.stderr
     p = onemap(tmp_path / "no.db", str(FIX / "open311.json"), "--format", "open311")
     assert p.returncode == 1 and "no such replica" in p.stderr
+    for fmt, text in (("citymgmt", ""), ("citymgmt", "hello, not JSON"), ("open311", "")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text, encoding="utf-8")
+        p = onemap(demo_copy, str(bad), "--format", fmt)  # found while reading: a message, no traceback
+        assert p.returncode == 1 and "Traceback" not in p.stderr and "bad.json" in p.stderr, (fmt, text, p.stderr)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    p = onemap(demo_copy, str(empty), "--format", "iot-jsonl")  # JSON lines with no line: a valid, empty feed
+    assert p.returncode == 0 and "0 records" in p.stderr
 
 
 def test_exit_2_for_usage_errors(demo_copy, tmp_path):

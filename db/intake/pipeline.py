@@ -955,6 +955,10 @@ def import_file(
             with contextlib.suppress(Exception), replica.write("import_runs") as wconn:
                 wconn.execute("UPDATE import_runs SET status = 'failed', error = ? WHERE id = ? AND status = 'running'",
                               (f"{type(exc).__name__}: {exc}", run.id))  # fmt: skip
+        if isinstance(exc, FormatError):  # found while reading (an empty or non-JSON document): the file's fault
+            done = (f" after {result.records:,} records committed (run {run.uid} stays incomplete)"
+                    if chunked and result.records else "; nothing imported")  # fmt: skip
+            raise ImportFileError(f"{path}: {exc}{done}") from None
         raise
     finally:
         batches.close()  # stops the reading thread before the file is closed
