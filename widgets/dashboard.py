@@ -14,7 +14,7 @@ import time
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app import labels
@@ -118,8 +118,25 @@ class HBarChart(Chart):
         self.scene().sigMouseClicked.connect(self._clicked)
 
     def set_items(self, items: list[tuple[str, str, float | None]]) -> None:
-        """``items``: (code, label, value) best first; None values count as 0 and are shown as —."""
-        items = items[: self.top_n]
+        """``items``: (code, label, value) best first; None values count as 0 and are shown as —.
+        Only as many as have room for a readable label are drawn (the best first): a short dock
+        on a 900-px screen shows the top of the ranking rather than 16 overlapping labels."""
+        self._items = list(items)
+        self._draw(self._items[: min(self.top_n, self._rows_that_fit())])
+
+    def _rows_that_fit(self) -> int:
+        if not self.isVisible():
+            return self.top_n
+        line = QFontMetrics(self.tick_font).height() + 2
+        return max(3, int(self.getPlotItem().getViewBox().height() // max(line, 1)))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        items = getattr(self, "_items", None)
+        if items is not None and min(len(items), self.top_n, self._rows_that_fit()) != len(self.codes):
+            self._draw(items[: min(self.top_n, self._rows_that_fit())])
+
+    def _draw(self, items: list[tuple[str, str, float | None]]) -> None:
         self.codes = [c for c, _, _ in items]
         self.labels = [lab for _, lab, _ in items]
         raw = [v for _, _, v in items]
