@@ -106,7 +106,7 @@ def run_gui(args: argparse.Namespace) -> int:
     role, scope, user = args.role, args.scope, args.user
     desk = _desk_scope(replica)  # a sync desk whose upstream role is limited to a street or department
     if not args.screenshot and not getattr(args, "role_explicit", True):
-        picked = _pick_role(replica, desk)
+        picked = _pick_role(replica, desk, args.lang)
         if picked is None:
             replica.close()
             return 0
@@ -200,7 +200,8 @@ def _desk_scope(replica) -> tuple[str | None, str | None]:
     return st.get("scope_street"), st.get("scope_dept")
 
 
-def _pick_role(replica, desk: tuple[str | None, str | None] = (None, None)) -> tuple[str, str | None, str | None] | None:
+def _pick_role(replica, desk: tuple[str | None, str | None] = (None, None),
+               lang: str = "zh") -> tuple[str, str | None, str | None] | None:  # fmt: skip
     """No --role/--station/--wall/--scope/--user: ask who is at the console (None = quit). A desk
     limited to a street or department starts on that role."""
     from PySide6.QtWidgets import QDialog
@@ -209,7 +210,7 @@ def _pick_role(replica, desk: tuple[str | None, str | None] = (None, None)) -> t
 
     street, dept = desk
     default = ("street", street) if street else (("department", dept) if dept else ("district", None))
-    dialog = RolePickerDialog(replica, default_role=default[0], default_scope=default[1])
+    dialog = RolePickerDialog(replica, default_role=default[0], default_scope=default[1], lang=lang)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.choice()

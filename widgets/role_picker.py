@@ -32,6 +32,15 @@ ROLE_HINTS = {
     "drill": "演练协调：只处置演练事件",
     "wall": "大屏展示：只读",
 }
+ROLE_HINTS_EN = {
+    "district": "all events, every action",
+    "street": "its street's events; may whistle up to the district",
+    "department": "only events dispatched to it or whose whistle summoned it",
+    "drill": "drill coordination: drill events only",
+    "wall": "the video wall: read-only",
+}
+ROLE_LABELS_EN = {"district": "District centre", "street": "Street centre", "department": "Department",
+                  "drill": "Drill coordination", "wall": "Video wall"}  # fmt: skip
 RoleData = Qt.ItemDataRole.UserRole
 
 
@@ -39,10 +48,12 @@ class RolePickerDialog(QDialog):
     """Pick role, scope (street or department) and user. ``choice()`` → ``(role, scope, user)``."""
 
     def __init__(self, replica, parent=None, *, default_role: str = "district",
-                 default_scope: str | None = None) -> None:  # fmt: skip
+                 default_scope: str | None = None, lang: str = "zh") -> None:  # fmt: skip
         super().__init__(parent)
         self.setObjectName("RolePicker")
-        self.setWindowTitle("一张图指挥台 — 选择岗位")
+        self.lang = lang
+        en = lang == "en"
+        self.setWindowTitle("OneMap Console — choose your post" if en else "一张图指挥台 — 选择岗位")
         self.setMinimumWidth(520)
         conn = replica.reader()
         try:
@@ -64,26 +75,28 @@ class RolePickerDialog(QDialog):
         self.roles = QListWidget(self)
         self.roles.setObjectName("roleList")
         for i, role in enumerate(ROLE_ORDER, 1):
-            item = QListWidgetItem(f"{i}  {panel_data.ROLE_LABELS[role]}　— {ROLE_HINTS[role]}")
+            label = ROLE_LABELS_EN[role] if en else panel_data.ROLE_LABELS[role]
+            item = QListWidgetItem(f"{i}  {label}　— {(ROLE_HINTS_EN if en else ROLE_HINTS)[role]}")
             item.setData(RoleData, role)
             self.roles.addItem(item)
         self.roles.setFixedHeight(self.roles.sizeHintForRow(0) * len(ROLE_ORDER) + 8)
         self.scope = QComboBox(self)
         self.scope.setObjectName("scopeCombo")
-        self.scope_label = QLabel("范围", self)
+        self.scope_label = QLabel("Scope" if en else "范围", self)
         self.user = QComboBox(self)
         self.user.setObjectName("userCombo")
         form = QFormLayout()
         form.addRow(self.scope_label, self.scope)
-        form.addRow(QLabel("值班人员", self), self.user)
+        form.addRow(QLabel("On duty" if en else "值班人员", self), self.user)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("进入指挥台  Enter")
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("退出  Esc")
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Open the console  Enter" if en else "进入指挥台  Enter")
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Quit  Esc" if en else "退出  Esc")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
-        lay.addWidget(plain_label("崇川区 · 一张图指挥台", "DialogTitle"))
-        lay.addWidget(plain_label("请选择本席位的岗位与值班人员（演示环境，无需登录）", "dialogHint"))
+        lay.addWidget(plain_label("Chongchuan · OneMap Console" if en else "崇川区 · 一张图指挥台", "DialogTitle"))
+        lay.addWidget(plain_label("Choose this seat's post and the operator on duty (demo: no login)" if en
+                                  else "请选择本席位的岗位与值班人员（演示环境，无需登录）", "dialogHint"))  # fmt: skip
         lay.addWidget(self.roles)
         lay.addLayout(form)
         lay.addWidget(buttons)
@@ -105,17 +118,20 @@ class RolePickerDialog(QDialog):
         role = self.role()
         self.scope.blockSignals(True)
         self.scope.clear()
+        en = self.lang == "en"
         if role == "street":
-            self.scope_label.setText("街道")
+            self.scope_label.setText("Street" if en else "街道")
             for code, name in self._streets:
                 self.scope.addItem(f"{name}（{code}）", code)
         elif role == "department":
-            self.scope_label.setText("部门")
+            self.scope_label.setText("Department" if en else "部门")
             for code, name in self._departments:
                 self.scope.addItem(f"{name}（{code}）", code)
         else:
-            self.scope_label.setText("范围")
-            self.scope.addItem("全区" if role != "wall" else "全区（只读）", None)
+            self.scope_label.setText("Scope" if en else "范围")
+            whole = ("Whole district" if role != "wall" else "Whole district (read-only)") if en else (
+                "全区" if role != "wall" else "全区（只读）")
+            self.scope.addItem(whole, None)
         self.scope.setEnabled(role in ("street", "department"))
         self.scope.blockSignals(False)
         self._on_scope()
@@ -128,7 +144,8 @@ class RolePickerDialog(QDialog):
         for p in people:
             self.user.addItem(f"{p['name']} · {p['position']}" if p["position"] else p["name"], p["uid"])
         if not people:
-            self.user.addItem("（无个人身份，以岗位记录）", None)
+            self.user.addItem("(no personal identity: logged as the post)" if self.lang == "en"
+                              else "（无个人身份，以岗位记录）", None)  # fmt: skip
         self.user.setEnabled(bool(people))
 
     def choice(self) -> tuple[str, str | None, str | None]:

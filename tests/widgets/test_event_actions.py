@@ -469,6 +469,14 @@ def test_role_picker_and_role_flags(qtbot, replica):
     assert dept == "CITYMGMT"
     dialog.roles.setCurrentRow(ROLE_ORDER.index("wall"))
     assert dialog.choice() == ("wall", None, None)
+    # a desk limited to a department starts there; English labels
+    import re
+
+    en = RolePickerDialog(replica, default_role="department", default_scope="CITYMGMT", lang="en")
+    qtbot.addWidget(en)
+    assert en.choice()[:2] == ("department", "CITYMGMT")
+    texts = [en.windowTitle(), en.scope_label.text()] + [en.roles.item(i).text() for i in range(en.roles.count())]
+    assert not any(re.search(r"[\u3400-\u9fff]", t) for t in texts), texts
 
 
 def test_window_dispatch_updates_queue(qtbot, demo_copy):
