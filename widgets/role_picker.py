@@ -35,7 +35,7 @@ ROLE_HINTS = {
 ROLE_HINTS_EN = {
     "district": "all events, every action",
     "street": "its street's events; may whistle up to the district",
-    "department": "only events dispatched to it or whose whistle summoned it",
+    "department": "events dispatched to it or that summoned it",
     "drill": "drill coordination: drill events only",
     "wall": "the video wall: read-only",
 }
@@ -54,7 +54,7 @@ class RolePickerDialog(QDialog):
         self.lang = lang
         en = lang == "en"
         self.setWindowTitle("OneMap Console — choose your post" if en else "一张图指挥台 — 选择岗位")
-        self.setMinimumWidth(520)
+        self.setMinimumWidth(600 if lang == "en" else 520)
         conn = replica.reader()
         try:
             self._streets = panel_data.streets(conn)
