@@ -158,7 +158,8 @@ def test_import_dialog_in_english_after_an_import_with_quarantined_rows(qtbot, r
     with qtbot.waitSignal(dialog.task.finished, timeout=30000):
         dialog.start()
     assert dialog.error is not None and dialog.message.kind == "error"
-    assert dialog.message.text().startswith("Import failed: FormatError: not a JSON document")
+    text = dialog.message.text()  # found while reading: "cannot be read", not "Import failed: FormatError"
+    assert text.startswith("The file cannot be read in the chosen format; nothing was imported") and "not a JSON" in text
     assert_english([dialog.message.text()])
     dialog.path.setText(str(tmp_path / "missing.csv"))
     assert not dialog.start()
