@@ -7,7 +7,8 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QTWEBENGINE_CHROMIUM_FLAGS", "--no-sandbox")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
 # desk passwords go to libpq's password file (db/sync/credentials.py): never the tester's ~/.pgpass
-os.environ["PGPASSFILE"] = os.path.join(__import__("tempfile").mkdtemp(prefix="onemap-pgpass-"), "pgpass")
+_PGPASS_DIR = __import__("tempfile").mkdtemp(prefix="onemap-pgpass-")  # removed in pytest_unconfigure
+os.environ["PGPASSFILE"] = os.path.join(_PGPASS_DIR, "pgpass")
 
 from widgets.qt_setup import prepare_qt  # noqa: E402
 
@@ -58,6 +59,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
+    import shutil
+
+    shutil.rmtree(_PGPASS_DIR, ignore_errors=True)  # before os._exit below (atexit would not run)
     if "status" in _EXIT_STATUS and not os.environ.get("ONEMAP_TEST_NORMAL_EXIT"):
         sys.stdout.flush()
         sys.stderr.flush()
