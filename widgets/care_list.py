@@ -107,6 +107,19 @@ class CareModel(RowsModel):
         return ""
 
 
+def _form_buttons(dialog: QDialog, ok_text: str, ok_name: str) -> QDialogButtonBox:
+    """The care forms' tail: ``dialog.message`` (errors) and OK/Cancel, OK wired to ``try_accept``."""
+    dialog.message = MessageLine(dialog, "intakeMessage")
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    dialog.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+    dialog.ok_button.setText(ok_text)
+    dialog.ok_button.setObjectName(ok_name)
+    buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("取消", "Cancel", dialog.lang))
+    buttons.accepted.connect(dialog.try_accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons
+
+
 def _fail(dialog: QDialog, text: str) -> None:
     """Show a form's error under its fields and grow the dialog to fit it."""
     dialog.message.say("error", bilingual(text, dialog.lang))
@@ -190,14 +203,7 @@ class ResidentDialog(QDialog):
                          (tr("电话", "Phone", lang), self.phone), (tr("身份证号", "ID number", lang), self.id_no),
                          (tr("走访周期", "Visit every", lang), self.every), (tr("备注", "Note", lang), self.note)):  # fmt: skip
             form.addRow(label, w)
-        self.message = MessageLine(self, "intakeMessage")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText(tr("保存", "Save", lang))
-        self.ok_button.setObjectName("CareSave")
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("取消", "Cancel", lang))
-        buttons.accepted.connect(self.try_accept)
-        buttons.rejected.connect(self.reject)
+        buttons = _form_buttons(self, tr("保存", "Save", lang), "CareSave")
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.message)
@@ -248,14 +254,7 @@ class DeactivateDialog(QDialog):
         self.reason.setCurrentIndex(-1)
         self.reason.setEditText("")
         self.reason.lineEdit().setPlaceholderText(tr("停用原因（必填）", "Reason (required)", lang))
-        self.message = MessageLine(self, "intakeMessage")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText(tr("停用", "Deactivate", lang))
-        self.ok_button.setObjectName("CareDeactivateOk")
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("取消", "Cancel", lang))
-        buttons.accepted.connect(self.try_accept)
-        buttons.rejected.connect(self.reject)
+        buttons = _form_buttons(self, tr("停用", "Deactivate", lang), "CareDeactivateOk")
         lay = QVBoxLayout(self)
         lay.addWidget(plain(tr(f"停用 {who}：不再提醒走访，走访记录保留，名单中可勾选“含已停用”查看。",
                                f"Deactivate {who}: no more visit reminders; the visits are kept "
@@ -308,14 +307,7 @@ class VisitDialog(QDialog):
         form.addRow(tr("走访时间 *", "Time *", lang), self.at)
         form.addRow(tr("走访人 *", "Visitor *", lang), self.visitor)
         form.addRow(tr("走访情况", "Note", lang), self.note)
-        self.message = MessageLine(self, "intakeMessage")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText(tr("登记", "Record", lang))
-        self.ok_button.setObjectName("CareVisitOk")
-        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("取消", "Cancel", lang))
-        buttons.accepted.connect(self.try_accept)
-        buttons.rejected.connect(self.reject)
+        buttons = _form_buttons(self, tr("登记", "Record", lang), "CareVisitOk")
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addWidget(self.message)

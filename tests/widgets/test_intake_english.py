@@ -240,24 +240,10 @@ def test_quarantine_panel_in_english_resubmit_and_discard(qtbot, replica, servic
 
 
 def test_merge_suggestions_in_english(qtbot, replica, service, tmp_path):
-    from db.intake import import_file
+    from tests.widgets.test_intake_ui import import_duplicate_pairs
     from widgets.merge_panel import COLUMNS, MergeSuggestionsPanel
 
-    path = tmp_path / "dups.csv"
-    path.write_text(
-        HEADER
-        + "DUP-A1,2026-11-18 03:10:00,噪音扰民,凌晨酒吧噪音,,,,120.88730,32.04870,WGS-84\n"
-        + "DUP-A2,2026-11-18 03:40:00,噪音扰民,酒吧噪音又来了,,,,120.88740,32.04875,WGS-84\n"
-        + "DUP-B1,2026-11-18 04:10:00,路灯不亮,路灯坏了,,,,120.89360,32.05060,WGS-84\n"
-        + "DUP-B2,2026-11-18 04:20:00,路灯不亮,路灯不亮,,,,120.89365,32.05062,WGS-84\n",
-        encoding="utf-8",
-    )
-    import_file(replica, path, "12345-csv", actor="test")
-    ids = {r[0]: r[1] for r in query(replica, "SELECT external_id, id FROM events WHERE external_id LIKE 'DUP-%'")}
-    b2 = service.get(ids["DUP-B2"])
-    row = service.act(b2["id"], "accept", b2["version"])
-    dept = query(replica, "SELECT code FROM departments ORDER BY code LIMIT 1")[0][0]
-    service.dispatch(b2["id"], "department", dept, row["version"])
+    ids = import_duplicate_pairs(replica, service, tmp_path)
 
     panel = MergeSuggestionsPanel(replica, service)
     qtbot.addWidget(panel)

@@ -303,9 +303,10 @@ def test_import_dialog_reports_an_unreadable_file(qtbot, replica, service, tmp_p
 
 
 # -- merge suggestions ---------------------------------------------------------------------------------
-def test_merge_suggestion_accept_is_a_logged_transition_and_refusals_say_why(qtbot, replica, service, tmp_path):
+def import_duplicate_pairs(replica, service, tmp_path: Path) -> dict[str, int]:
+    """Two pairs of look-alike reports (A1/A2 noise, B1/B2 street light); B2 is then accepted and
+    dispatched, so it can no longer merge. Returns ``{external_id: event id}``."""
     from db.intake import import_file
-    from widgets.merge_panel import MergeSuggestionsPanel
 
     path = tmp_path / "dups.csv"
     path.write_text(
@@ -318,11 +319,17 @@ def test_merge_suggestion_accept_is_a_logged_transition_and_refusals_say_why(qtb
     )
     import_file(replica, path, "12345-csv", actor="test")
     ids = {r[0]: r[1] for r in query(replica, "SELECT external_id, id FROM events WHERE external_id LIKE 'DUP-%'")}
-    # B2 is taken on and dispatched before anyone looks at the suggestion: it can no longer merge
     b2 = service.get(ids["DUP-B2"])
     row = service.act(b2["id"], "accept", b2["version"])
     dept = query(replica, "SELECT code FROM departments ORDER BY code LIMIT 1")[0][0]
     service.dispatch(b2["id"], "department", dept, row["version"])
+    return ids
+
+
+def test_merge_suggestion_accept_is_a_logged_transition_and_refusals_say_why(qtbot, replica, service, tmp_path):
+    from widgets.merge_panel import MergeSuggestionsPanel
+
+    ids = import_duplicate_pairs(replica, service, tmp_path)
 
     panel = MergeSuggestionsPanel(replica, service)
     qtbot.addWidget(panel)
