@@ -317,6 +317,18 @@ def streets(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in conn.execute("SELECT code, name FROM streets ORDER BY code")]
 
 
+def scope_name(conn: sqlite3.Connection, role: str, scope: str | None, lang: str = "zh") -> str | None:
+    """The name of a street role's street or a department role's department (the English name,
+    where there is one, for an English session); None for other roles or an unknown code."""
+    table = {"street": "streets", "department": "departments"}.get(role)
+    if not table or not scope:
+        return None
+    en = lang == "en" and "name_en" in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+    row = conn.execute(f"SELECT {'coalesce(name_en, name)' if en else 'name'} FROM {table} WHERE code = ?",
+                       (scope,)).fetchone()  # fmt: skip
+    return row[0] if row else None
+
+
 def people_for_role(conn: sqlite3.Connection, role: str, scope: str | None = None) -> list[dict]:
     """The people a console of ``role`` (and ``scope``) can sign in as: district operators have no
     street, street operators that street's, liaisons their department's; the wall has nobody."""

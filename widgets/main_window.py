@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import timeutil
+from app import panel_data, timeutil
 from app.linkage import linkage_stats
 from app.services import EventService
 from app.state import AppState
@@ -68,20 +68,13 @@ def _plain(text: str = "", name: str | None = None) -> QLabel:
 
 
 def _scope_name(replica: Replica, state: AppState) -> str | None:
-    """The session's street or department name (English name when there is one and the UI is English)."""
+    """The session's street or department name (``app.panel_data.scope_name``)."""
     session = state.session
-    table = {"street": "streets", "department": "departments"}.get(session.role)
-    if not table or not session.scope:
-        return None
     conn = replica.reader()
     try:
-        cols = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-        en = "name_en" in cols and session.lang == "en"
-        row = conn.execute(f"SELECT {'coalesce(name_en, name)' if en else 'name'} FROM {table} WHERE code = ?",
-                           (session.scope,)).fetchone()  # fmt: skip
+        return panel_data.scope_name(conn, session.role, session.scope, session.lang)
     finally:
         conn.close()
-    return row[0] if row else None
 
 
 class HeaderBar(QWidget):

@@ -280,6 +280,34 @@ def _empty_event_domain(conn: sqlite3.Connection, kpi_tables: tuple[str, ...]) -
 
 
 # -- desks ----------------------------------------------------------------------------------------
+def _require_known_scope(conn, street: str | None, department: str | None) -> None:
+    """A desk's street/department must exist in the seeded reference data (a typo would make a
+    desk that may do nothing). Not checked before ``seed`` (no reference data yet)."""
+    if not (street or department):
+        return
+    row = conn.execute(f"SELECT data FROM {SERVER_SCHEMA}.reference WHERE name = %s", (REFERENCE_NAME,)).fetchone()
+    if row is None:
+        return
+    import gzip
+
+    data = bytes(row[0])
+    data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else (
+        data if data[:16] == b"SQLite format 3\x00" else zlib.decompress(data))  # fmt: skip
+    table, code = ("streets", street) if street else ("departments", department)
+    with tempfile.TemporaryDirectory(prefix="onemap-ref-") as tmp:
+        path = Path(tmp) / "reference.db"
+        path.write_bytes(data)
+        ref = sqlite3.connect(path)
+        try:
+            known = [r[0] for r in ref.execute(f"SELECT code FROM {table} ORDER BY code")]
+        finally:
+            ref.close()
+    if code not in known:
+        what = ("街道", "street") if street else ("部门", "department")
+        raise UpstreamError(f"没有该{what[0]} / no {what[1]} {code!r} in the upstream's reference data; known: "
+                            f"{', '.join(known[:20])}{' …' if len(known) > 20 else ''}")  # fmt: skip
+
+
 def add_desk(dsn: str, role: str, password: str, street: str | None = None, department: str | None = None) -> None:
     """Create (or update) login role ``role`` in the ``onemap_desktop`` group with scope ``street``
     or ``department`` (neither = district; not both). The role may only call the desk functions;
@@ -294,6 +322,7 @@ def add_desk(dsn: str, role: str, password: str, street: str | None = None, depa
         raise UpstreamError("街道与部门范围只能选一个 / a desk serves a street or a department, not both")
     with connect(dsn) as conn:
         _require_initialised(conn)
+        _require_known_scope(conn, street, department)
         with conn.transaction():
             exists = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if exists and exists[0]:

@@ -125,3 +125,19 @@ def test_a_sync_desk_limited_to_a_street_or_department_opens_in_that_scope():
     assert desk_session("street", "320613002", "320613001", None)[:2] == ("street", "320613001")
     assert desk_session("drill", None, "320613001", None)[:2] == ("street", "320613001")
     assert desk_session("department", "PSB", "320613001", None) == ("department", "PSB", None)
+
+
+def test_scope_names_for_the_header(demo_db):
+    import sqlite3
+
+    from app.panel_data import scope_name
+
+    conn = sqlite3.connect(demo_db)
+    try:
+        street, sname = conn.execute("SELECT code, name FROM streets ORDER BY code LIMIT 1").fetchone()
+        dept, dname, den = conn.execute("SELECT code, name, name_en FROM departments WHERE name_en IS NOT NULL LIMIT 1").fetchone()
+        assert scope_name(conn, "street", street) == sname
+        assert scope_name(conn, "department", dept) == dname and scope_name(conn, "department", dept, "en") == den
+        assert scope_name(conn, "district", None) is None and scope_name(conn, "street", "nope") is None
+    finally:
+        conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
+import psycopg
 import pytest
 
 from db.replica import open_replica
@@ -82,6 +83,11 @@ def test_a_clone_remembers_the_desk_scope_and_hello_keeps_it(pg_dsn, demo_db, tm
     upstream.init_upstream(pg_dsn)
     upstream.seed_upstream(pg_dsn, demo_db)
     upstream.add_desk(pg_dsn, "desk_traffic", "pw-t", department="TRAFFIC")
+    for scope in ({"department": "TRAFIC"}, {"street": "320613999"}):  # typos: refused, nothing created
+        with pytest.raises(upstream.UpstreamError, match="reference data"):
+            upstream.add_desk(pg_dsn, "desk_typo", "pw", **scope)
+    with psycopg.connect(pg_dsn) as admin:
+        assert admin.execute("SELECT 1 FROM pg_roles WHERE rolname = 'desk_typo'").fetchone() is None
     params = conninfo_to_dict(pg_dsn)
     params.update(user="desk_traffic", password="pw-t")
     clone_replica(tmp_path / "dept.db", make_conninfo(**params))
